@@ -1,0 +1,170 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { Registry, Gauge } from 'prom-client';
+import type { ConfigSnapshot } from '../config/types.js';
+import type { TlsSource } from '../hbone/tls-source.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface AdminServerOptions {
+  logger: Logger;
+  admin: ListenAddress | undefined;
+  metrics: ListenAddress | undefined;
+  readiness: ListenAddress | undefined;
+  snapshot: () => ConfigSnapshot;
+  tls: TlsSource;
+  drain: () => Promise<void>;
+  quit: () => void;
+  registry?: Registry;
+}
+
+type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * The admin (loopback), metrics and readiness listeners, named and placed as on an Istio
+ * waypoint pod: admin 15000, metrics 15020 `/stats/prometheus`, readiness 15021 `/healthz/ready`.
+ */
+export class AdminServers {
+  ready = false;
+  draining = false;
+  readonly registry: Registry;
+  readonly #opts: AdminServerOptions;
+  readonly #servers: http.Server[] = [];
+  readonly addresses: Partial<Record<'admin' | 'metrics' | 'readiness', ListenAddress>> = {};
+
+  constructor(opts: AdminServerOptions) {
+    this.#opts = opts;
+    this.registry = opts.registry ?? new Registry();
+    const build = new Gauge({ name: 'istio_build', help: 'Istio component build info', labelNames: ['component', 'tag'], registers: [this.registry] });
+    build.set({ component: 'proxy', tag: process.env.ISTIO_VERSION ?? 'unknown' }, 1);
+  }
+
+  #readinessRoutes(): Map<string, Route> {
+    return new Map<string, Route>([
+      ['/healthz/ready', (_q, res) => (this.ready && !this.draining ? send(res, 200, '') : send(res, 503, this.draining ? 'draining\n' : 'not ready\n'))],
+    ]);
+  }
+
+  #metricsRoutes(): Map<string, Route> {
+    const metrics: Route = (_q, res) => {
+      this.registry.metrics().then(
+        (text) => send(res, 200, text, this.registry.contentType),
+        (err: Error) => send(res, 500, `${err.message}\n`),
+      );
+    };
+    return new Map<string, Route>([
+      ['/stats/prometheus', metrics],
+      ['/metrics', metrics],
+      ...this.#readinessRoutes(),
+    ]);
+  }
+
+  #adminRoutes(): Map<string, Route> {
+    const log = this.#opts.logger;
+    return new Map<string, Route>([
+      ['/ready', (_q, res) => send(res, this.ready && !this.draining ? 200 : 503, this.draining ? 'DRAINING\n' : this.ready ? 'LIVE\n' : 'PRE_INITIALIZING\n')],
+      [
+        '/config_dump',
+        (_q, res) => {
+          const s = this.#opts.snapshot();
+          const dump = {
+            version: s.version,
+            loadedAt: s.loadedAt,
+            waypoint: s.waypoint,
+            certificate: { identity: this.#opts.tls.current.identity, notAfter: this.#opts.tls.current.notAfter },
+            services: s.services,
+            boundVips: [...s.byVip.entries()].map(([key, b]) => ({ key, service: b.service.hostname, port: b.port, endpoints: b.endpoints.map((e) => ({ ip: e.ip, port: e.port, ready: e.ready, workload: e.workload?.uid })) })),
+            boundWorkloads: [...s.boundWorkloads.values()].map((w) => w.uid),
+            workloads: s.workloads,
+            warnings: s.warnings,
+            resources: s.resources.map((r) => ({ file: r.file, kind: r.kind, namespace: r.namespace, name: r.name })),
+          };
+          send(res, 200, `${JSON.stringify(dump, replacer, 2)}\n`, 'application/json');
+        },
+      ],
+      [
+        '/logging',
+        (req, res, url) => {
+          const level = url.searchParams.get('level');
+          if (req.method === 'POST' && level !== null) {
+            if (!Object.keys(log.levels.values).includes(level)) {
+              send(res, 400, `unknown level ${level}; one of ${Object.keys(log.levels.values).join(', ')}\n`);
+              return;
+            }
+            log.level = level;
+          }
+          send(res, 200, `active level: ${log.level}\n`);
+        },
+      ],
+      [
+        '/drain_listeners',
+        (req, res) => {
+          if (req.method !== 'POST') return send(res, 405, 'use POST\n');
+          void this.#opts.drain();
+          send(res, 200, 'OK\n');
+        },
+      ],
+      [
+        '/quitquitquit',
+        (req, res) => {
+          if (req.method !== 'POST') return send(res, 405, 'use POST\n');
+          send(res, 200, 'OK\n');
+          setImmediate(() => this.#opts.quit());
+        },
+      ],
+      ...this.#metricsRoutes(),
+    ]);
+  }
+
+  async listen(): Promise<void> {
+    const start = async (name: 'admin' | 'metrics' | 'readiness', addr: ListenAddress | undefined, routes: Map<string, Route>): Promise<void> => {
+      if (addr === undefined) return;
+      const server = http.createServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://admin');
+        const route = routes.get(url.pathname);
+        if (route === undefined) {
+          send(res, 404, `not found; try ${[...routes.keys()].join(' ')}\n`);
+          return;
+        }
+        route(req, res, url);
+      });
+      this.#servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err: Error) => reject(new Error(`cannot listen for ${name} on ${addr.host}:${addr.port}: ${err.message}`)));
+        server.listen(addr.port, addr.host, () => resolve());
+      });
+      const a = server.address();
+      if (a !== null && typeof a === 'object') this.addresses[name] = { host: a.address, port: a.port };
+    };
+    await start('admin', this.#opts.admin, this.#adminRoutes());
+    await start('metrics', this.#opts.metrics, this.#metricsRoutes());
+    await start('readiness', this.#opts.readiness, this.#readinessRoutes());
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.#servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.closeAllConnections();
+            s.close(() => resolve());
+          }),
+      ),
+    );
+  }
+}
+
+/** JSON replacer that shows Maps and Sets. */
+function replacer(_key: string, value: unknown): unknown {
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  return value;
+}

@@ -1,0 +1,178 @@
+/**
+ * Workloads from Pods, WorkloadEntries and the EndpointSlice endpoints no Pod or WorkloadEntry
+ * accounts for: their IPs, identity, telemetry names and named ports.
+ */
+import { canonicalIp } from './address.js';
+import type { EndpointSliceResource, PodResource, WorkloadEntryResource } from './schemas.js';
+import type { Labels } from './selector.js';
+import type { LoadedResource, WorkloadInfo } from './types.js';
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** A workload with what the snapshot needs beyond `WorkloadInfo`. */
+export interface BuiltWorkload {
+  info: WorkloadInfo;
+  /** Every IP of the workload, primary first (dual-stack Pods have two). */
+  ips: string[];
+  /** The labels `istio.io/use-waypoint` is read from (the object's `metadata.labels`). */
+  bindingLabels: Labels;
+}
+
+export function spiffeIdentity(trustDomain: string, namespace: string, serviceAccount: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+const CRON_JOB_NAME = /^(.+)-\d{8,10}$/;
+
+type OwnerRef = { kind: string; name: string; controller?: boolean | null | undefined };
+
+/**
+ * The workload (deployment-ish) name of a Pod, after Istio's `GetDeployMetaFromPod`: the
+ * controller owner's name, with a ReplicaSet's template hash stripped (its Deployment) and a
+ * CronJob's timestamp stripped from a Job; the pod's own name when it has no owner.
+ */
+export function podWorkloadName(podName: string, labels: Labels, owners: readonly OwnerRef[]): string {
+  const owner = owners.find((o) => o.controller === true) ?? owners[0];
+  if (owner === undefined || owner.name === '') return podName;
+  if (owner.kind === 'ReplicaSet') {
+    for (const hashLabel of ['pod-template-hash', 'rollouts-pod-template-hash']) {
+      const hash = labels[hashLabel];
+      if (hash !== undefined && hash !== '' && owner.name.endsWith(`-${hash}`)) {
+        return owner.name.slice(0, -(hash.length + 1));
+      }
+    }
+    const dash = owner.name.lastIndexOf('-');
+    return dash > 0 ? owner.name.slice(0, dash) : owner.name;
+  }
+  if (owner.kind === 'ReplicationController' && labels['deploymentconfig']) return labels['deploymentconfig'];
+  if (owner.kind === 'Job') return CRON_JOB_NAME.exec(owner.name)?.[1] ?? owner.name;
+  return owner.name;
+}
+
+/** `service.istio.io/canonical-name`, else `app.kubernetes.io/name`, else `app`, else the workload name. */
+export function canonicalService(labels: Labels, workloadName: string): string {
+  return labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels['app'] ?? workloadName;
+}
+
+/** `service.istio.io/canonical-revision`, else `app.kubernetes.io/version`, else `version`, else `latest`. */
+export function canonicalRevision(labels: Labels): string {
+  return labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels['version'] ?? 'latest';
+}
+
+/** A Pod is ready unless it has terminated or its Ready condition is "False". */
+export function isPodReady(pod: PodResource): boolean {
+  const phase = pod.status?.phase;
+  if (phase === 'Failed' || phase === 'Succeeded') return false;
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  return ready?.status !== 'False';
+}
+
+function uniqueIps(candidates: ReadonlyArray<string | null | undefined>): string[] {
+  const out: string[] = [];
+  for (const c of candidates) {
+    const ip = c ? canonicalIp(c) : undefined;
+    if (ip !== undefined && !out.includes(ip)) out.push(ip);
+  }
+  return out;
+}
+
+/** A Pod's workload; undefined while the Pod has no IP. */
+export function podWorkload(r: LoadedResource, pod: PodResource, trustDomain: string): BuiltWorkload | undefined {
+  const ips = uniqueIps([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)]);
+  const ip = ips[0];
+  if (ip === undefined) return undefined;
+  const labels: Labels = Object.freeze({ ...pod.metadata.labels });
+  const serviceAccount = pod.spec?.serviceAccountName ?? pod.spec?.serviceAccount ?? 'default';
+  const workloadName = podWorkloadName(r.name, labels, pod.metadata.ownerReferences ?? []);
+  const namedPorts = new Map<string, number>();
+  for (const container of pod.spec?.containers ?? []) {
+    for (const port of container.ports ?? []) {
+      if (port.name && !namedPorts.has(port.name)) namedPorts.set(port.name, port.containerPort);
+    }
+  }
+  const info: WorkloadInfo = {
+    uid: `Pod/${r.namespace}/${r.name}`,
+    kind: 'Pod',
+    name: r.name,
+    namespace: r.namespace,
+    ip,
+    labels,
+    serviceAccount,
+    identity: spiffeIdentity(trustDomain, r.namespace, serviceAccount),
+    workloadName,
+    canonicalService: canonicalService(labels, workloadName),
+    canonicalRevision: canonicalRevision(labels),
+    ready: isPodReady(pod),
+    namedPorts,
+  };
+  return { info, ips, bindingLabels: labels };
+}
+
+/**
+ * A WorkloadEntry's workload. Its labels are `spec.labels` over `metadata.labels` (what a Service
+ * selector matches); binding reads `metadata.labels`, as Istio does. Its `spec.ports` map a port
+ * name to a number and serve named `targetPort`s.
+ */
+export function workloadEntryWorkload(r: LoadedResource, we: WorkloadEntryResource, trustDomain: string): BuiltWorkload | undefined {
+  const ip = canonicalIp(we.spec.address);
+  if (ip === undefined) return undefined;
+  const labels: Labels = Object.freeze({ ...we.metadata.labels, ...we.spec.labels });
+  const serviceAccount = we.spec.serviceAccount ?? 'default';
+  const workloadName = labels['service.istio.io/workload-name'] ?? r.name;
+  const info: WorkloadInfo = {
+    uid: `WorkloadEntry/${r.namespace}/${r.name}`,
+    kind: 'WorkloadEntry',
+    name: r.name,
+    namespace: r.namespace,
+    ip,
+    labels,
+    serviceAccount,
+    identity: spiffeIdentity(trustDomain, r.namespace, serviceAccount),
+    workloadName,
+    canonicalService: canonicalService(labels, workloadName),
+    canonicalRevision: canonicalRevision(labels),
+    ready: true,
+    namedPorts: new Map(Object.entries(we.spec.ports ?? {})),
+  };
+  return { info, ips: [ip], bindingLabels: Object.freeze({ ...we.metadata.labels }) };
+}
+
+/**
+ * Workloads for the endpoints of an EndpointSlice whose IP nothing else has claimed (`claim(ip)`
+ * returns false for an IP already taken by a Pod, a WorkloadEntry or an earlier endpoint). Nothing
+ * is known about them beyond the slice: no labels, no service account (so no identity).
+ */
+export function endpointSliceWorkloads(
+  r: LoadedResource,
+  slice: EndpointSliceResource,
+  claim: (ip: string) => boolean,
+): BuiltWorkload[] {
+  if (slice.addressType === 'FQDN') return [];
+  const serviceName = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+  const namedPorts = new Map<string, number>();
+  for (const p of slice.ports ?? []) if (p.name && p.port) namedPorts.set(p.name, p.port);
+  const out: BuiltWorkload[] = [];
+  (slice.endpoints ?? []).forEach((ep, index) => {
+    const ip = canonicalIp(ep.addresses[0] ?? '');
+    if (ip === undefined || !claim(ip)) return;
+    const name = ep.targetRef?.name ?? serviceName ?? r.name;
+    const labels: Labels = Object.freeze({});
+    const info: WorkloadInfo = {
+      uid: `EndpointSlice/${r.namespace}/${r.name}/${index}`,
+      kind: 'EndpointSlice',
+      name,
+      namespace: r.namespace,
+      ip,
+      labels,
+      serviceAccount: '',
+      identity: undefined,
+      workloadName: name,
+      canonicalService: serviceName ?? name,
+      canonicalRevision: 'latest',
+      ready: ep.conditions?.ready ?? true,
+      namedPorts,
+    };
+    out.push({ info, ips: [ip], bindingLabels: labels });
+  });
+  return out;
+}

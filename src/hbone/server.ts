@@ -1,0 +1,272 @@
+import http2, { type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { parseAuthority, type Authority } from './authority.js';
+import { KeepaliveMonitor } from './keepalive.js';
+import {
+  CONNECTION_WINDOW,
+  MAX_FRAME_SIZE,
+  MAX_HEADER_LIST_SIZE,
+  MAX_SESSION_MEMORY_MB,
+  SERVER_MAX_CONCURRENT_STREAMS,
+  STREAM_WINDOW,
+  TLS_CIPHERS,
+  TLS_ECDH_CURVES,
+} from './settings.js';
+import { inTrustDomain, uriSansFromSubjectAltName } from './spiffe.js';
+import type { TlsMaterial, TlsSource } from './tls-source.js';
+
+/** Who is at the other end of an HBONE session. */
+export interface PeerInfo {
+  /** The client certificate's SPIFFE id: the source workload's identity. */
+  identity: string;
+  address: string;
+  port: number;
+  localAddress: string;
+  localPort: number;
+}
+
+/** One CONNECT stream, waiting for a verdict. */
+export interface TunnelRequest {
+  readonly stream: ServerHttp2Stream;
+  readonly authority: Authority;
+  readonly authorityText: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly peer: PeerInfo;
+}
+
+/** Decides what to do with a tunnel. Refusals are answered and logged by the server. */
+export type TunnelHandler = (req: TunnelRequest) => TunnelVerdict;
+export type TunnelVerdict =
+  | { ok: true; /** Called after `:status 200` was sent. */ open(stream: ServerHttp2Stream): void }
+  | { ok: false; status: number; reason: string };
+
+export interface HboneServerOptions {
+  host: string;
+  port: number;
+  tls: TlsSource;
+  /** Accepted client trust domains (URI SAN prefix `spiffe://<td>/`). */
+  trustDomains: readonly string[];
+  logger: Logger;
+  handler: TunnelHandler;
+  maxConcurrentStreams?: number;
+  /** Maximum simultaneous HBONE sessions; more are refused at accept. */
+  maxSessions?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveTimeoutMs?: number;
+}
+
+function tlsOptions(m: TlsMaterial) {
+  return {
+    cert: m.certChainPem,
+    key: m.keyPem,
+    ca: m.rootCertPem,
+  };
+}
+
+/**
+ * connect_terminate: the waypoint's HBONE listener. mTLS 1.3 with ALPN h2, a client certificate
+ * from the mesh root and trust domain, and one HTTP/2 CONNECT stream per tunnelled connection.
+ */
+export class HboneServer {
+  readonly #opts: HboneServerOptions;
+  readonly #server: Http2SecureServer;
+  readonly #peers = new WeakMap<Http2Session, PeerInfo>();
+  readonly #sessions = new Set<Http2Session>();
+  readonly #keepalive: KeepaliveMonitor;
+  readonly #log: Logger;
+  #draining = false;
+
+  constructor(opts: HboneServerOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger.child({ listener: 'connect_terminate' });
+    this.#server = http2.createSecureServer({
+      ...tlsOptions(opts.tls.current),
+      requestCert: true,
+      // Verified in #onSession instead, so a refused client is logged with its reason (OpenSSL
+      // drops it silently otherwise). The chain is still checked against the mesh root.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      ciphers: TLS_CIPHERS,
+      ecdhCurve: TLS_ECDH_CURVES,
+      ALPNProtocols: ['h2'],
+      allowHTTP1: false,
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      settings: {
+        maxConcurrentStreams: opts.maxConcurrentStreams ?? SERVER_MAX_CONCURRENT_STREAMS,
+        initialWindowSize: STREAM_WINDOW,
+        maxFrameSize: MAX_FRAME_SIZE,
+        maxHeaderListSize: MAX_HEADER_LIST_SIZE,
+        enablePush: false,
+      },
+    });
+    this.#keepalive = new KeepaliveMonitor({
+      intervalMs: opts.keepaliveIntervalMs,
+      timeoutMs: opts.keepaliveTimeoutMs,
+      onDead: (s) => {
+        this.#log.info({ peer: this.#peers.get(s)?.address }, 'HBONE session dropped: keepalive PING unanswered');
+        s.destroy();
+      },
+    });
+    this.#server.on('session', (session) => this.#onSession(session));
+    this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    this.#server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      this.#log.warn({ peer: socket.remoteAddress, reason: err.code ?? err.message }, `HBONE handshake refused: ${err.message}`);
+    });
+    this.#server.on('unknownProtocol', (socket: TLSSocket) => {
+      this.#log.warn({ peer: socket.remoteAddress, alpn: socket.alpnProtocol }, 'HBONE connection refused: ALPN h2 not negotiated');
+      socket.destroy();
+    });
+    this.#server.on('sessionError', (err: Error) => this.#log.debug({ err: err.message }, 'HBONE session error'));
+    opts.tls.on('update', (m: TlsMaterial) => {
+      this.#server.setSecureContext({ ...tlsOptions(m), ciphers: TLS_CIPHERS, ecdhCurve: TLS_ECDH_CURVES, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
+      this.#log.info({ identity: m.identity, notAfter: m.notAfter }, 'certificate reloaded');
+    });
+  }
+
+  listen(): Promise<{ address: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(this.#opts.port, this.#opts.host, () => {
+        this.#server.off('error', onError);
+        const a = this.#server.address();
+        if (a === null || typeof a === 'string') reject(new Error('HBONE listener has no address'));
+        else resolve({ address: a.address, port: a.port });
+      });
+    });
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Why a TLS client may not use this listener, if it may not. */
+  #peerProblem(socket: TLSSocket): string | undefined {
+    if (!socket.authorized) return `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate')}`;
+    const uris = uriSansFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
+    const spiffe = uris.find((u) => u.startsWith('spiffe://'));
+    if (spiffe === undefined) return 'client certificate has no SPIFFE URI SAN';
+    if (!this.#opts.trustDomains.some((td) => inTrustDomain(spiffe, td))) {
+      return `client identity ${spiffe} is outside trust domain ${this.#opts.trustDomains.join(',')}`;
+    }
+    return undefined;
+  }
+
+  #onSession(session: Http2Session): void {
+    const socket = session.socket as TLSSocket;
+    const problem = socket.destroyed ? 'connection closed during handshake' : this.#peerProblem(socket);
+    if (problem !== undefined) {
+      this.#log.warn({ peer: socket.remoteAddress, reason: problem }, `HBONE connection refused: ${problem}`);
+      session.destroy();
+      socket.destroy();
+      return;
+    }
+    const max = this.#opts.maxSessions;
+    if (max !== undefined && this.#sessions.size >= max) {
+      this.#log.warn({ peer: socket.remoteAddress, max }, 'HBONE connection refused: session limit reached');
+      session.destroy();
+      socket.destroy();
+      return;
+    }
+    const uris = uriSansFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
+    this.#peers.set(session, {
+      identity: uris.find((u) => u.startsWith('spiffe://')) ?? '',
+      address: normaliseAddress(socket.remoteAddress),
+      port: socket.remotePort ?? 0,
+      localAddress: normaliseAddress(socket.localAddress),
+      localPort: socket.localPort ?? 0,
+    });
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
+    session.on('error', (err) => this.#log.debug({ err: err.message }, 'HBONE session error'));
+    try {
+      session.setLocalWindowSize(CONNECTION_WINDOW);
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, 'could not raise connection window');
+    }
+    this.#keepalive.add(session);
+    if (this.#draining) session.close();
+  }
+
+  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', (err) => this.#log.debug({ err: err.message }, 'HBONE stream error'));
+    const peer = this.#peers.get(stream.session as Http2Session);
+    if (peer === undefined) {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const method = headers[':method'];
+    const authorityText = headers[':authority'];
+    const refuse = (status: number, reason: string): void => {
+      this.#log.warn({ peer: peer.address, identity: peer.identity, authority: authorityText, method, status, reason }, `CONNECT refused: ${reason}`);
+      if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
+    };
+    if (method !== 'CONNECT') {
+      refuse(405, `method ${String(method)} is not CONNECT`);
+      return;
+    }
+    if (headers[':path'] !== undefined || headers[':scheme'] !== undefined || headers[':protocol'] !== undefined) {
+      refuse(400, 'CONNECT with :path/:scheme/:protocol (extended CONNECT) is not HBONE');
+      return;
+    }
+    if (this.#draining) {
+      refuse(503, 'waypoint is draining');
+      return;
+    }
+    const parsed = parseAuthority(typeof authorityText === 'string' ? authorityText : undefined);
+    if (!parsed.ok) {
+      refuse(400, parsed.reason);
+      return;
+    }
+    let verdict: TunnelVerdict;
+    try {
+      verdict = this.#opts.handler({ stream, authority: parsed.authority, authorityText: authorityText as string, headers, peer });
+    } catch (err) {
+      this.#log.error({ err }, 'tunnel handler failed');
+      refuse(500, 'internal error');
+      return;
+    }
+    if (!verdict.ok) {
+      refuse(verdict.status, verdict.reason);
+      return;
+    }
+    stream.respond({ ':status': 200 }, { endStream: false });
+    verdict.open(stream);
+  }
+
+  /** Stops accepting, sends GOAWAY to every session; resolves when all sessions closed or after graceMs. */
+  async drain(graceMs: number): Promise<void> {
+    this.#draining = true;
+    this.#server.close();
+    for (const s of this.#sessions) {
+      if (!s.closed) s.close();
+    }
+    if (this.#sessions.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, graceMs);
+      const poll = setInterval(() => {
+        if (this.#sessions.size === 0) done();
+      }, 50);
+      function done(): void {
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve();
+      }
+    });
+  }
+
+  /** Closes everything now. */
+  async close(): Promise<void> {
+    this.#draining = true;
+    this.#keepalive.close();
+    for (const s of this.#sessions) s.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+function normaliseAddress(a: string | undefined): string {
+  if (a === undefined) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}

@@ -1,0 +1,214 @@
+import { Duplex } from 'node:stream';
+import type { Http2Stream } from 'node:http2';
+import { constants as h2constants } from 'node:http2';
+
+export interface StreamSocketAddress {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+}
+
+/**
+ * A socket-like Duplex over one HBONE CONNECT stream.
+ *
+ * Node's `http.Server`, `http2` sessions and undici all want "a socket". Handing them the
+ * `Http2Stream` itself corrupts HTTP/1.1 heads (latin1 strings through writev; see DESIGN §5), so
+ * this wrapper forwards only Buffers, can replay bytes already read while sniffing, and offers the
+ * few socket methods those consumers call (`setTimeout`, `setNoDelay`, `setKeepAlive`,
+ * `destroySoon`, addresses).
+ *
+ * Half-close maps to HTTP/2 as HBONE defines it: `end()` sends END_STREAM; the peer's END_STREAM,
+ * or an RST_STREAM with NO_ERROR or CANCEL, is a clean end of input.
+ */
+export class StreamSocket extends Duplex {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteFamily: string;
+  readonly encrypted = false;
+  bytesRead = 0;
+  bytesWritten = 0;
+  #stream: Http2Stream;
+  #idleMs = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #readingPaused = false;
+  #pushedEnd = false;
+
+  constructor(stream: Http2Stream, addr: StreamSocketAddress, prefix?: Buffer) {
+    super({ allowHalfOpen: true, decodeStrings: true });
+    this.#stream = stream;
+    this.remoteAddress = addr.remoteAddress;
+    this.remotePort = addr.remotePort;
+    this.localAddress = addr.localAddress;
+    this.localPort = addr.localPort;
+    this.remoteFamily = addr.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
+    if (prefix !== undefined && prefix.length > 0) {
+      this.bytesRead += prefix.length;
+      this.push(prefix);
+    }
+    stream.on('error', this.#onError);
+    if (stream.readableEnded) this.#onEnd();
+    else {
+      stream.on('data', this.#onData);
+      stream.once('end', this.#onEnd);
+    }
+    if (stream.closed || stream.destroyed) process.nextTick(this.#onClose);
+    else stream.once('close', this.#onClose);
+    // The stream may have been paused while its first bytes were sniffed.
+    stream.resume();
+  }
+
+  get stream(): Http2Stream {
+    return this.#stream;
+  }
+
+  #onData = (chunk: Buffer): void => {
+    this.bytesRead += chunk.length;
+    this.#touch();
+    if (!this.push(chunk)) {
+      this.#readingPaused = true;
+      this.#stream.pause();
+    }
+  };
+
+  #onEnd = (): void => {
+    this.#pushedEnd = true;
+    this.push(null);
+  };
+
+  #onClose = (): void => {
+    if (this.destroyed) return;
+    const code = this.#stream.rstCode;
+    // END_STREAM then RST_STREAM(NO_ERROR), or CANCEL, is a clean close (HBONE §1.4): deliver
+    // what was received, then go away; nothing more can be written on a closed stream.
+    if (code === undefined || code === h2constants.NGHTTP2_NO_ERROR || code === h2constants.NGHTTP2_CANCEL) {
+      if (!this.#pushedEnd) {
+        this.#pushedEnd = true;
+        this.push(null);
+      }
+      if (this.readableEnded) this.destroy();
+      else this.once('end', () => this.destroy());
+      return;
+    }
+    this.destroy(Object.assign(new Error(`tunnel stream reset (code ${code})`), { code: 'ERR_TUNNEL_RESET', rstCode: code }));
+  };
+
+  #onError = (err: Error): void => {
+    this.destroy(err);
+  };
+
+  override _read(): void {
+    if (this.#readingPaused) {
+      this.#readingPaused = false;
+      this.#stream.resume();
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.bytesWritten += chunk.length;
+    this.#touch();
+    if (this.#stream.destroyed || this.#stream.closed) {
+      cb(Object.assign(new Error('tunnel stream closed'), { code: 'ERR_STREAM_DESTROYED' }));
+      return;
+    }
+    this.#stream.write(chunk, cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    if (chunks.length === 1) {
+      this._write(chunks[0]!.chunk, 'binary', cb);
+      return;
+    }
+    const bufs = new Array<Buffer>(chunks.length);
+    for (let i = 0; i < chunks.length; i++) bufs[i] = chunks[i]!.chunk;
+    this._write(Buffer.concat(bufs), 'binary', cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#stream.destroyed || this.#stream.closed) {
+      cb();
+      return;
+    }
+    this.#stream.end(() => cb());
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#clearIdle();
+    const s = this.#stream;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    if (!s.destroyed && !s.closed) {
+      // A clean local close after both halves finished is NO_ERROR; anything else cancels.
+      const clean = err === null && this.readableEnded && this.writableFinished;
+      s.close(clean ? h2constants.NGHTTP2_NO_ERROR : h2constants.NGHTTP2_CANCEL);
+    }
+    // Keep swallowing late stream errors: the wrapper has already reported its own.
+    s.on('error', noop);
+    s.off('error', this.#onError);
+    cb(err);
+  }
+
+  /** Ends the write side and destroys once it has flushed (used by http.Server). */
+  destroySoon(): void {
+    if (this.writableFinished) this.destroy();
+    else {
+      this.once('finish', () => this.destroy());
+      this.end();
+    }
+  }
+
+  setTimeout(ms: number, cb?: () => void): this {
+    this.#idleMs = ms;
+    if (cb !== undefined) this.once('timeout', cb);
+    this.#touch();
+    return this;
+  }
+
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+
+  setKeepAlive(_enable?: boolean, _delay?: number): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  address(): { address: string; port: number; family: string } {
+    return { address: this.localAddress, port: this.localPort, family: this.remoteFamily };
+  }
+
+  #touch(): void {
+    if (this.#idleMs <= 0) {
+      this.#clearIdle();
+      return;
+    }
+    if (this.#idleTimer !== undefined) {
+      this.#idleTimer.refresh();
+      return;
+    }
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      this.emit('timeout');
+    }, this.#idleMs);
+    this.#idleTimer.unref();
+  }
+
+  #clearIdle(): void {
+    if (this.#idleTimer !== undefined) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+    }
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,24 @@
+/**
+ * Local replies with Envoy's status codes, bodies and response flags (DESIGN §2, hbone-spec §6.3).
+ */
+export type ResponseFlag = 'NR' | 'UH' | 'UF' | 'UC' | 'UR' | 'URX' | 'UT' | 'UO' | 'DC' | 'DI' | 'FI' | 'RL' | 'DPE' | 'UPE' | 'RBAC';
+
+export interface LocalReply {
+  status: number;
+  body: string;
+  flag: ResponseFlag;
+}
+
+const BEFORE_HEADERS = 'upstream connect error or disconnect/reset before headers. reset reason: ';
+
+export const LOCAL_REPLIES = {
+  noRoute: { status: 404, body: '', flag: 'NR' },
+  noHealthyUpstream: { status: 503, body: 'no healthy upstream', flag: 'UH' },
+  connectFailure: { status: 503, body: `${BEFORE_HEADERS}connection failure`, flag: 'UF' },
+  connectionTermination: { status: 503, body: `${BEFORE_HEADERS}connection termination`, flag: 'UC' },
+  remoteReset: { status: 503, body: `${BEFORE_HEADERS}remote reset`, flag: 'UR' },
+  overflow: { status: 503, body: `${BEFORE_HEADERS}overflow`, flag: 'UO' },
+  timeout: { status: 504, body: 'upstream request timeout', flag: 'UT' },
+  rbacDenied: { status: 403, body: 'RBAC: access denied', flag: 'RBAC' },
+  upstreamProtocolError: { status: 502, body: `${BEFORE_HEADERS}protocol error`, flag: 'UPE' },
+} as const satisfies Record<string, LocalReply>;

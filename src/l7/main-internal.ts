@@ -1,0 +1,206 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { vipKey } from '../config/address.js';
+import type { ConfigSnapshot } from '../config/types.js';
+import type { TunnelHandler, TunnelRequest, TunnelVerdict } from '../hbone/server.js';
+import { StreamSocket } from '../hbone/stream-socket.js';
+import type { AccessLog } from '../metrics/access-log.js';
+import { chainName, classifyDestination, type Destination } from './classify.js';
+import { handleHttpRequest, type HttpProxyDeps } from './http-proxy.js';
+import { RoundRobinState } from './load-balancer.js';
+import { SNIFF_LIMIT, sniffProtocol, type SniffResult } from './sniff.js';
+import { relayTcp } from './tcp-relay.js';
+import type { TunnelContext } from './tunnel-context.js';
+import type { Upstreams } from './upstreams.js';
+
+export interface MainInternalOptions {
+  snapshot: () => ConfigSnapshot;
+  upstreams: Upstreams;
+  accessLog: AccessLog;
+  logger: Logger;
+  /** How long a sniffed tunnel may stay silent before it is treated as opaque TCP. */
+  sniffTimeoutMs?: number;
+  /** Largest HTTP/1.1 request head accepted inside a tunnel (431 above it). */
+  maxHeaderBytes?: number;
+  /** Idle time after which an inner HTTP connection is closed. */
+  idleTimeoutMs?: number;
+}
+
+const DEFAULT_SNIFF_TIMEOUT_MS = 5_000;
+const DEFAULT_MAX_HEADER_BYTES = 60 * 1024; // Envoy max_request_headers_kb default
+const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000; // Envoy HTTP idle_timeout default (1 h)
+
+/**
+ * main_internal: the in-process listener behind connect_terminate. Classifies each tunnel's
+ * destination, decides HTTP or TCP (port protocol, else sniffing), and feeds the tunnel straight
+ * into an in-process HTTP/1.1 or h2c server, or the TCP relay. No loopback socket hop.
+ */
+export class MainInternal {
+  readonly #opts: MainInternalOptions;
+  readonly #log: Logger;
+  readonly #http1: http.Server;
+  readonly #h2c: http2.Http2Server;
+  readonly #ctx = new WeakMap<object, TunnelContext>();
+  #pendingH2Ctx: TunnelContext | undefined;
+  readonly #deps: HttpProxyDeps;
+  readonly #h2Sessions = new Set<Http2Session>();
+
+  constructor(opts: MainInternalOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger.child({ listener: 'main_internal' });
+    this.#deps = { snapshot: opts.snapshot, upstreams: opts.upstreams, rr: new RoundRobinState(), accessLog: opts.accessLog, logger: this.#log };
+    const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+
+    this.#http1 = http.createServer({
+      maxHeaderSize: opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+      requestTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: idle,
+    });
+    this.#http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const ctx = this.#ctx.get(req.socket);
+      if (ctx === undefined) {
+        res.destroy();
+        return;
+      }
+      handleHttpRequest(this.#deps, ctx, 'http1', req, res);
+    });
+    this.#http1.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));
+
+    this.#h2c = http2.createServer({
+      settings: { maxConcurrentStreams: 100, initialWindowSize: 1024 * 1024, enablePush: false, maxHeaderListSize: opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES },
+      maxSessionMemory: 32,
+    });
+    this.#h2c.on('session', (session: Http2Session) => {
+      const ctx = this.#pendingH2Ctx;
+      if (ctx !== undefined) this.#ctx.set(session, ctx);
+      this.#h2Sessions.add(session);
+      session.once('close', () => this.#h2Sessions.delete(session));
+      session.setTimeout(idle, () => session.close());
+      session.on('error', (err) => this.#log.debug({ err: err.message }, 'inner h2c session error'));
+    });
+    this.#h2c.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+      const ctx = this.#ctx.get(req.stream.session as Http2Session);
+      if (ctx === undefined) {
+        res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      handleHttpRequest(this.#deps, ctx, 'h2c', req, res);
+    });
+  }
+
+  /** The connect_terminate handler: decide synchronously, then open. */
+  readonly handler: TunnelHandler = (req: TunnelRequest): TunnelVerdict => {
+    const cls = classifyDestination(this.#opts.snapshot(), req.authority);
+    if (!cls.ok) return { ok: false, status: 404, reason: cls.reason };
+    const dest = cls.destination;
+    return { ok: true, open: (stream) => this.#open(req, dest, stream) };
+  };
+
+  #open(req: TunnelRequest, dest: Destination, stream: ServerHttp2Stream): void {
+    const ctx: TunnelContext = {
+      peer: req.peer,
+      authority: req.authority,
+      authorityText: req.authorityText,
+      key: vipKey(req.authority.ip, req.authority.port),
+      destination: dest,
+      chain: '',
+    };
+    if (dest.mode === 'tcp') {
+      ctx.chain = chainName(dest, 'tcp');
+      relayTcp(this.#deps, ctx, this.#socket(ctx, stream));
+      return;
+    }
+    this.#sniff(stream, dest.mode === 'http', (result, prefix) => {
+      if (result === 'tcp' && dest.mode === 'http') {
+        this.#log.warn({ authority: req.authorityText, peer: req.peer.address }, 'bytes on an HTTP port are not HTTP/1.1 or h2c; closing the tunnel');
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        return;
+      }
+      const socket = this.#socket(ctx, stream, prefix);
+      if (result === 'tcp') {
+        ctx.chain = chainName(dest, 'tcp');
+        relayTcp(this.#deps, ctx, socket);
+        return;
+      }
+      ctx.chain = chainName(dest, 'http');
+      this.#ctx.set(socket, ctx);
+      if (result === 'http1') {
+        this.#http1.emit('connection', socket);
+      } else {
+        this.#pendingH2Ctx = ctx;
+        try {
+          this.#h2c.emit('connection', socket);
+        } finally {
+          this.#pendingH2Ctx = undefined;
+        }
+      }
+    });
+  }
+
+  #socket(ctx: TunnelContext, stream: ServerHttp2Stream, prefix?: Buffer): StreamSocket {
+    return new StreamSocket(
+      stream,
+      { remoteAddress: ctx.peer.address, remotePort: ctx.peer.port, localAddress: ctx.authority.ip, localPort: ctx.authority.port },
+      prefix,
+    );
+  }
+
+  /**
+   * Reads the first bytes of a tunnel until the protocol is certain. On an HTTP port only HTTP/1.1
+   * vs h2c is decided; on an unknown port, silence for the sniff timeout means opaque TCP.
+   */
+  #sniff(stream: ServerHttp2Stream, httpPort: boolean, done: (result: Exclude<SniffResult, 'need-more'>, prefix: Buffer) => void): void {
+    let buf: Buffer = Buffer.alloc(0);
+    let finished = false;
+    const finish = (result: Exclude<SniffResult, 'need-more'>): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onClose);
+      stream.pause();
+      done(result, buf);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const r = sniffProtocol(buf);
+      if (r !== 'need-more') finish(r);
+      else if (buf.length >= SNIFF_LIMIT) finish('tcp');
+    };
+    const onEnd = (): void => {
+      const r = sniffProtocol(buf);
+      finish(r === 'need-more' ? (httpPort ? 'http1' : 'tcp') : r);
+    };
+    const onClose = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      this.#log.debug('tunnel closed before its protocol was known');
+    };
+    const timer = setTimeout(() => finish(httpPort ? 'http1' : 'tcp'), this.#opts.sniffTimeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS);
+    timer.unref();
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('close', onClose);
+  }
+
+  #onClientError(err: Error & { code?: string }, socket: Socket): void {
+    const ctx = this.#ctx.get(socket);
+    this.#log.warn({ reason: err.code ?? err.message, peer: ctx?.peer.address, authority: ctx?.authorityText }, `bad HTTP/1.1 request in tunnel: ${err.message}`);
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  }
+
+  close(): void {
+    for (const s of this.#h2Sessions) s.destroy();
+    this.#http1.closeAllConnections();
+  }
+}

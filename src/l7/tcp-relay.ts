@@ -1,0 +1,99 @@
+import type { Logger } from 'pino';
+import { formatAuthority } from '../hbone/authority.js';
+import { StreamSocket } from '../hbone/stream-socket.js';
+import type { AccessLog, AccessRecord } from '../metrics/access-log.js';
+import type { RoundRobinState } from './load-balancer.js';
+import { decideDefaultRoute } from './router.js';
+import type { TunnelContext } from './tunnel-context.js';
+import type { Upstreams } from './upstreams.js';
+
+export interface TcpRelayDeps {
+  upstreams: Upstreams;
+  rr: RoundRobinState;
+  accessLog: AccessLog;
+  logger: Logger;
+}
+
+/**
+ * Opaque TCP: one upstream tunnel per downstream tunnel, bytes relayed as they are, half-close
+ * carried both ways (END_STREAM), backpressure through the streams' flow control.
+ */
+export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: StreamSocket): void {
+  const started = Date.now();
+  const rec: AccessRecord = {
+    type: 'tcp',
+    start_time: new Date(started).toISOString(),
+    duration_ms: 0,
+    protocol: 'tcp',
+    response_flags: '-',
+    bytes_received: 0,
+    bytes_sent: 0,
+    connect_authority: tunnel.authorityText,
+    chain: tunnel.chain,
+    source_principal: tunnel.peer.identity,
+    source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
+  };
+  let connected = false;
+  const flag = (f: string, details: string): void => {
+    if (rec.response_flags !== '-') return;
+    rec.response_flags = f;
+    rec.details = details;
+  };
+  down.on('error', (err) => flag('DC', err.message));
+  down.once('close', () => {
+    if (!connected) flag('DC', 'downstream closed before the upstream connected');
+    rec.duration_ms = Date.now() - started;
+    rec.bytes_received = down.bytesRead;
+    rec.bytes_sent = down.bytesWritten;
+    deps.accessLog.write(rec);
+  });
+
+  const decision = decideDefaultRoute(tunnel.destination, 'http1', deps.rr, 'tcp');
+  rec.upstream_cluster = decision.cluster;
+  if (!decision.ok) {
+    flag(decision.reply.flag, 'no ready endpoint');
+    down.destroy();
+    return;
+  }
+  const ep = decision.endpoint;
+  rec.upstream_host = formatAuthority(ep.ip, ep.port);
+  deps.upstreams.tunnel({ ip: ep.ip, port: ep.port, identity: ep.workload?.identity }).then(
+    (stream) => {
+      connected = true;
+      if (down.destroyed) {
+        stream.close();
+        return;
+      }
+      const s = stream.session?.socket;
+      const up = new StreamSocket(stream, { remoteAddress: ep.ip, remotePort: ep.port, localAddress: s?.localAddress ?? '', localPort: s?.localPort ?? 0 });
+      up.on('error', (err) => flag('UR', err.message));
+      down.pipe(up);
+      up.pipe(down);
+      closeTogether(up, down);
+      closeTogether(down, up);
+    },
+    (err: Error) => {
+      deps.logger.debug({ err: err.message, upstream: rec.upstream_host }, 'upstream tunnel failed');
+      flag('UF', err.message);
+      connected = true;
+      down.destroy();
+    },
+  );
+}
+
+/**
+ * When `a` closes: if it failed, tear `b` down; if it ended cleanly, `b`'s write side was ended
+ * by the pipe, and `b` is closed once that output has flushed (its peer can send nowhere now).
+ */
+function closeTogether(a: StreamSocket, b: StreamSocket): void {
+  a.once('close', () => {
+    if (b.destroyed) return;
+    if (!a.readableEnded) {
+      b.destroy();
+      return;
+    }
+    if (b.readableEnded) return;
+    if (b.writableFinished) b.destroy();
+    else b.once('finish', () => b.destroy());
+  });
+}

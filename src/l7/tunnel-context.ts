@@ -1,0 +1,15 @@
+import type { Authority } from '../hbone/authority.js';
+import type { PeerInfo } from '../hbone/server.js';
+import type { Destination } from './classify.js';
+
+/** What main_internal knows about one accepted tunnel; shared by every request inside it. */
+export interface TunnelContext {
+  peer: PeerInfo;
+  authority: Authority;
+  authorityText: string;
+  /** `vipKey(authority)`: the snapshot index key. */
+  key: string;
+  destination: Destination;
+  /** Filter-chain name once the protocol is known (`inbound-vip|80|http|host`, `direct-tcp`, ...). */
+  chain: string;
+}

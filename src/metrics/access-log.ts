@@ -1,0 +1,41 @@
+import type { Logger } from 'pino';
+
+/** One access-log record: one per HTTP request and one per TCP connection. */
+export interface AccessRecord {
+  type: 'http' | 'tcp';
+  start_time: string;
+  duration_ms: number;
+  method?: string;
+  authority?: string;
+  path?: string;
+  /** `HTTP/1.1`, `HTTP/2` or `tcp`. */
+  protocol: string;
+  response_code?: number;
+  /** Envoy short flags, comma-joined; `-` when none. */
+  response_flags: string;
+  bytes_received: number;
+  bytes_sent: number;
+  upstream_host?: string;
+  upstream_cluster?: string;
+  /** The tunnel's `:authority`: the original destination. */
+  connect_authority: string;
+  chain: string;
+  source_principal: string;
+  source_address: string;
+  x_request_id?: string;
+  traceparent?: string;
+  /** Why a local reply or close happened, when one did. */
+  details?: string;
+}
+
+/** Writes access records as structured pino lines (`msg: "access"`). */
+export class AccessLog {
+  readonly #log: Logger;
+  constructor(logger: Logger) {
+    this.#log = logger.child({ log: 'access' });
+  }
+
+  write(rec: AccessRecord): void {
+    this.#log.info(rec, 'access');
+  }
+}

@@ -1,0 +1,146 @@
+import http2, { type Http2SecureServer, type ServerHttp2Stream } from 'node:http2';
+import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { parseAuthority } from '../hbone/authority.js';
+import { uriSansFromSubjectAltName } from '../hbone/spiffe.js';
+import type { TlsMaterial } from '../hbone/tls-source.js';
+
+/** How the fake destination ztunnel answers a CONNECT. */
+export type ZtunnelBehaviour =
+  | 'forward' // connect to the authority and relay, as ztunnel does
+  | 'refuse' // answer 503 (as ztunnel does when the app port is closed)
+  | 'deny' // answer 401 (as ztunnel does on an AuthorizationPolicy deny)
+  | 'reset' // reset the stream without answering
+  | 'hang'; // never answer
+
+export interface FakeZtunnelOptions {
+  /** Loopback address standing in for the pod IP. */
+  host: string;
+  port?: number;
+  /** The destination's certificate (the pod's identity) and the mesh root. */
+  tls: Pick<TlsMaterial, 'certChainPem' | 'keyPem' | 'rootCertPem'>;
+  behaviour?: ZtunnelBehaviour;
+}
+
+export interface ConnectRecord {
+  authority: string;
+  peerIdentity: string;
+  peerAddress: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * A destination ztunnel for tests and the demo: terminates HBONE (mTLS 1.3, h2, CONNECT), then
+ * dials the authority over plain TCP and relays, answering 200 only once that connection is up.
+ * It remembers which HBONE peer identity is behind each relayed connection, so an echo app can
+ * report who the waypoint was.
+ */
+export class FakeZtunnel {
+  readonly #server: Http2SecureServer;
+  readonly #opts: FakeZtunnelOptions;
+  /** Local port of each relayed app connection → the HBONE peer identity. */
+  readonly #peerByPort = new Map<number, string>();
+  readonly connects: ConnectRecord[] = [];
+  behaviour: ZtunnelBehaviour;
+  port = 0;
+
+  constructor(opts: FakeZtunnelOptions) {
+    this.#opts = opts;
+    this.behaviour = opts.behaviour ?? 'forward';
+    this.#server = http2.createSecureServer({
+      cert: opts.tls.certChainPem,
+      key: opts.tls.keyPem,
+      ca: opts.tls.rootCertPem,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3',
+      ALPNProtocols: ['h2'],
+      settings: { maxConcurrentStreams: 200, initialWindowSize: 4 * 1024 * 1024 },
+    });
+    this.#server.on('session', (s) => {
+      try {
+        s.setLocalWindowSize(16 * 1024 * 1024);
+      } catch {
+        // closed already
+      }
+      s.on('error', () => undefined);
+    });
+    this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+  }
+
+  /** The HBONE peer identity behind an app connection from this local port, if any. */
+  peerForLocalPort(port: number): string | undefined {
+    return this.#peerByPort.get(port);
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#opts.port ?? 15008, this.#opts.host, () => resolve());
+    });
+    const a = this.#server.address();
+    this.port = typeof a === 'object' && a !== null ? a.port : 0;
+    return this.port;
+  }
+
+  #onStream(stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    const socket = stream.session?.socket as TLSSocket | undefined;
+    const peerIdentity = uriSansFromSubjectAltName(socket?.getPeerCertificate().subjectaltname)[0] ?? '';
+    const authority = headers[':authority'] ?? '';
+    this.connects.push({ authority, peerIdentity, peerAddress: socket?.remoteAddress ?? '', headers: { ...headers } });
+    if (headers[':method'] !== 'CONNECT') {
+      stream.respond({ ':status': 400 }, { endStream: true });
+      return;
+    }
+    const parsed = parseAuthority(authority);
+    if (!parsed.ok || parsed.authority.ip !== this.#opts.host) {
+      // ztunnel: the authority IP must be the address that was dialled.
+      stream.respond({ ':status': 400 }, { endStream: true });
+      return;
+    }
+    switch (this.behaviour) {
+      case 'refuse':
+        stream.respond({ ':status': 503 }, { endStream: true });
+        return;
+      case 'deny':
+        stream.respond({ ':status': 401 }, { endStream: true });
+        return;
+      case 'reset':
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      case 'hang':
+        return;
+      case 'forward':
+        break;
+    }
+    const app = net.connect({ host: parsed.authority.ip, port: parsed.authority.port, localAddress: this.#opts.host });
+    app.on('error', () => {
+      if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 503 }, { endStream: true });
+      else stream.close(http2.constants.NGHTTP2_CONNECT_ERROR);
+    });
+    app.once('connect', () => {
+      const local = app.localPort ?? 0;
+      this.#peerByPort.set(local, peerIdentity);
+      app.once('close', () => this.#peerByPort.delete(local));
+      if (stream.destroyed) {
+        app.destroy();
+        return;
+      }
+      stream.respond({ ':status': 200 });
+      stream.pipe(app);
+      app.pipe(stream);
+      stream.once('close', () => {
+        if (!app.destroyed && !stream.readableEnded) app.destroy();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      // Sessions keep the server open; end them.
+      setImmediate(() => this.#server.emit('close'));
+    });
+  }
+}

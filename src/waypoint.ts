@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import { ConfigStore } from './config/store.js';
+import type { ConfigSnapshot } from './config/types.js';
+import { HboneClientPool } from './hbone/client-pool.js';
+import { HboneServer } from './hbone/server.js';
+import type { TlsSource } from './hbone/tls-source.js';
+import { MainInternal } from './l7/main-internal.js';
+import { Upstreams } from './l7/upstreams.js';
+import { AccessLog } from './metrics/access-log.js';
+import { AdminServers, type AdminServerOptions } from './admin/servers.js';
+
+export interface WaypointOptions {
+  /** Configuration files or directories. */
+  configPaths: string[];
+  tls: TlsSource;
+  logger: Logger;
+  namespace?: string | undefined;
+  name?: string | undefined;
+  trustDomain: string;
+  clusterId: string;
+  hbone: { host: string; port: number };
+  /** Admin, metrics and readiness listeners; omit one to not serve it. */
+  admin?: AdminServerOptions['admin'];
+  metrics?: AdminServerOptions['metrics'];
+  readiness?: AdminServerOptions['readiness'];
+  upstreamHbonePort: number;
+  /** Watch configuration and certificate files and reload on change. */
+  watch?: boolean;
+  /** Time given to in-flight work on drain. */
+  drainMs?: number;
+}
+
+/** A running waypoint: every listener wired together. */
+export class Waypoint {
+  readonly store: ConfigStore;
+  readonly hbone: HboneServer;
+  readonly pool: HboneClientPool;
+  readonly upstreams: Upstreams;
+  readonly mainInternal: MainInternal;
+  readonly admin: AdminServers;
+  readonly #opts: WaypointOptions;
+  hboneAddress = { address: '', port: 0 };
+  #closed = false;
+
+  private constructor(opts: WaypointOptions, store: ConfigStore) {
+    this.#opts = opts;
+    this.store = store;
+    const log = opts.logger;
+    const trustDomains = [opts.trustDomain];
+    this.pool = new HboneClientPool({ tls: opts.tls, trustDomains, logger: log });
+    this.upstreams = new Upstreams({ pool: this.pool, hbonePort: opts.upstreamHbonePort, logger: log });
+    const snapshot = (): ConfigSnapshot => store.current;
+    this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log });
+    this.hbone = new HboneServer({
+      host: opts.hbone.host,
+      port: opts.hbone.port,
+      tls: opts.tls,
+      trustDomains,
+      logger: log,
+      handler: this.mainInternal.handler,
+    });
+    this.admin = new AdminServers({
+      logger: log,
+      admin: opts.admin,
+      metrics: opts.metrics,
+      readiness: opts.readiness,
+      snapshot,
+      tls: opts.tls,
+      drain: () => this.drain(),
+      quit: () => void this.close(),
+    });
+  }
+
+  /** Loads configuration (failing on errors), then starts every listener. */
+  static async start(opts: WaypointOptions): Promise<Waypoint> {
+    const store = new ConfigStore({
+      paths: opts.configPaths,
+      namespace: opts.namespace,
+      name: opts.name,
+      trustDomain: opts.trustDomain,
+      clusterId: opts.clusterId,
+    });
+    const first = await store.reload();
+    if (!first.ok) {
+      throw Object.assign(new Error('configuration has errors'), { problems: first.problems });
+    }
+    const wp = new Waypoint(opts, store);
+    const log = opts.logger;
+    for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
+    store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
+    store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));
+    opts.tls.on('rejected', (err: Error) => log.error({ err: err.message }, 'certificate reload failed; keeping the current certificate'));
+    try {
+      wp.hboneAddress = await wp.hbone.listen();
+      await wp.admin.listen();
+    } catch (err) {
+      await wp.close();
+      throw err;
+    }
+    if (opts.watch !== false) {
+      await store.watch();
+      opts.tls.watch();
+    }
+    wp.admin.ready = true;
+    log.info(
+      {
+        hbone: `${wp.hboneAddress.address}:${wp.hboneAddress.port}`,
+        waypoint: `${store.current.waypoint.namespace}/${store.current.waypoint.name}`,
+        identity: opts.tls.current.identity,
+        services: store.current.byVip.size,
+        workloads: store.current.boundWorkloads.size,
+      },
+      'waypoint started',
+    );
+    return wp;
+  }
+
+  /** Graceful drain: readiness fails, GOAWAY to every HBONE session, in-flight work finishes. */
+  async drain(): Promise<void> {
+    this.admin.ready = false;
+    this.admin.draining = true;
+    await this.hbone.drain(this.#opts.drainMs ?? 5_000);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.admin.ready = false;
+    this.store.close();
+    this.#opts.tls.close();
+    this.mainInternal.close();
+    await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
+    await this.pool.close();
+  }
+}
