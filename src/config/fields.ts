@@ -69,8 +69,13 @@ export function isPortNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 }
 
+/** A message for a rejected value, or "is required" when there is none. */
+function rejected(describe: (got: string) => string): (iss: { input?: unknown }) => string {
+  return (iss) => (iss.input === undefined ? 'is required' : describe(showValue(iss.input)));
+}
+
 export const portNumber = z.custom<number>(isPortNumber, {
-  error: (iss) => `must be an integer between 1 and 65535 (got ${showValue(iss.input)})`,
+  error: rejected((got) => `must be an integer between 1 and 65535 (got ${got})`),
 });
 
 /** IANA_SVC_NAME (Kubernetes `IsValidPortName`): 1-15 of [a-z0-9-], a letter, no leading/trailing/double '-'. */
@@ -95,10 +100,7 @@ export const ianaSvcName = z.string().refine(isIanaSvcName, {
 /** `targetPort`: a port number, or the name of a container port. */
 export const targetPort = z.custom<number | string>(
   (v) => isPortNumber(v) || (typeof v === 'string' && isIanaSvcName(v)),
-  {
-    error: (iss) =>
-      `must be an integer between 1 and 65535 or a port name (${IANA_HINT}; got ${showValue(iss.input)})`,
-  },
+  { error: rejected((got) => `must be an integer between 1 and 65535 or a port name (${IANA_HINT}; got ${got})`) },
 );
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -132,7 +134,7 @@ export const clusterIp = z.string().refine((v) => v === '' || v === 'None' || ca
 
 const stringValue = (what: string) =>
   z.custom<string>((v) => typeof v === 'string', {
-    error: (iss) => `${what} must be a string (got ${showValue(iss.input)}; quote it in YAML)`,
+    error: rejected((got) => `${what} must be a string (got ${got}; quote it in YAML)`),
   });
 
 export const labelMap = z.record(z.string(), stringValue('label values'));

@@ -181,7 +181,7 @@ metadata:
     },
     resources: ['bad.yaml: Service default/ok'],
     problems: [
-      'error: bad.yaml: YAML syntax error at line 14, column 3: Flow sequence in block collection must be sufficiently indented and end with a ]',
+      'error: bad.yaml: YAML syntax error at line 15, column 3: Flow sequence in block collection must be sufficiently indented and end with a ]',
     ],
   },
   {
@@ -189,12 +189,6 @@ metadata:
     files: { 'dup.yaml': 'apiVersion: v1\nkind: Service\nkind: Pod\nmetadata: {name: x}\n' },
     resources: [],
     problems: ['error: dup.yaml: YAML syntax error at line 3, column 1: Map keys must be unique'],
-  },
-  {
-    name: 'JSON syntax error',
-    files: { 'bad.json': '{"apiVersion": "v1",\n "kind": }' },
-    resources: [],
-    problems: ['error: bad.json: JSON syntax error: Unexpected token \'}\', "{"apiVersion": "v1",\\n "kind": }" is not valid JSON'],
   },
   {
     name: 'duplicate resources name both files',
@@ -249,6 +243,15 @@ describe('loadResources', () => {
   it.each(loadRows)('$name', async (row) => {
     const dir = await fixture(row.files);
     expect(await load(dir)).toEqual({ resources: row.resources, problems: row.problems });
+  });
+
+  it('reports a JSON syntax error in one line', async () => {
+    // V8's wording differs between Node versions (newer ones add the position).
+    const dir = await fixture({ 'bad.json': '{"apiVersion": "v1",\n "kind": }' });
+    const out = await load(dir);
+    expect(out.resources).toEqual([]);
+    expect(out.problems).toHaveLength(1);
+    expect(out.problems[0]).toMatch(/^error: bad\.json: JSON syntax error( at line 2)?: [^\n]*Unexpected token/);
   });
 
   it('reports a path that does not exist', async () => {
@@ -335,13 +338,13 @@ spec:
 kind: Service
 metadata: {name: reviews}
 spec:
-  clusterIP: 10.0.0
+  clusterIP: 127.10.0
   clusterIPs: [None, "127.10.0.300"]
   selector: {version: 1}
   ports:
   - {name: HTTP, port: 80, appProtocol: 7}`,
     problems: [
-      'error: f.yaml: Service default/reviews: spec.clusterIP: must be an IP address, "None" or "" (got "10.0.0")',
+      'error: f.yaml: Service default/reviews: spec.clusterIP: must be an IP address, "None" or "" (got "127.10.0")',
       'error: f.yaml: Service default/reviews: spec.clusterIPs[1]: must be an IP address, "None" or "" (got "127.10.0.300")',
       "error: f.yaml: Service default/reviews: spec.ports[0].name: must be a lowercase RFC 1123 label (at most 63 letters, digits and '-'; got \"HTTP\")",
       'error: f.yaml: Service default/reviews: spec.ports[0].appProtocol: must be a string (got 7)',
@@ -378,9 +381,9 @@ status:
   podIP: not-an-ip
   podIPs: [{ip: 127.0.1.1}, {ip: "::g"}]`,
     problems: [
-      "error: f.yaml: Pod default/p: spec.serviceAccountName: must be a lowercase RFC 1123 name (letters, digits, '-' and '.'; got \"Bad_SA\")",
       'error: f.yaml: Pod default/p: spec.containers[0].ports[0].containerPort: must be an integer between 1 and 65535 (got 0)',
       'error: f.yaml: Pod default/p: spec.containers[0].ports[1].name: must be a port name (1-15 lowercase letters, digits and \'-\', with at least one letter; got "this-name-is-far-too-long")',
+      "error: f.yaml: Pod default/p: spec.serviceAccountName: must be a lowercase RFC 1123 name (letters, digits, '-' and '.'; got \"Bad_SA\")",
       'error: f.yaml: Pod default/p: status.podIP: must be an IP address (got "not-an-ip")',
       'error: f.yaml: Pod default/p: status.podIPs[1].ip: must be an IP address (got "::g")',
     ],

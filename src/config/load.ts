@@ -115,14 +115,16 @@ class ResourceCollector {
       }
       return;
     }
-    this.resources.push({
-      file: loc.file,
-      apiVersion: apiVersion ?? '',
-      kind,
-      namespace,
-      name,
-      raw: deepFreeze(value),
-    });
+    this.resources.push(
+      Object.freeze({
+        file: loc.file,
+        apiVersion: apiVersion ?? '',
+        kind,
+        namespace,
+        name,
+        raw: deepFreeze(value),
+      }),
+    );
   }
 
   private error(loc: Location, ident: Omit<ConfigProblem, 'severity' | 'file' | 'message'>, message: string): void {

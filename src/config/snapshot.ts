@@ -155,8 +155,8 @@ function parseResources(resources: readonly LoadedResource[], problems: ConfigPr
 
 interface CompiledWorkloads {
   list: WorkloadInfo[];
-  /** Pods and WorkloadEntries: what Service selectors pick from. */
-  selectable: WorkloadInfo[];
+  /** Pods and WorkloadEntries by namespace: what Service selectors pick from. */
+  selectableByNamespace: Map<string, WorkloadInfo[]>;
   byIp: Map<string, WorkloadInfo>;
   bound: Map<string, WorkloadInfo>;
 }
@@ -232,7 +232,14 @@ function compileWorkloads(
   for (const [ip, w] of byIp) if (boundUids.has(w.uid)) bound.set(ip, w);
 
   const list = built.map((b) => b.workload.info);
-  return { list, selectable: list.filter((w) => w.kind !== 'EndpointSlice'), byIp, bound };
+  const selectableByNamespace = new Map<string, WorkloadInfo[]>();
+  for (const w of list) {
+    if (w.kind === 'EndpointSlice') continue;
+    const inNs = selectableByNamespace.get(w.namespace) ?? [];
+    inNs.push(w);
+    selectableByNamespace.set(w.namespace, inNs);
+  }
+  return { list, selectableByNamespace, byIp, bound };
 }
 
 /** Lower wins an IP: ready before not ready, then Pod, WorkloadEntry, EndpointSlice. */
@@ -347,7 +354,7 @@ function serviceEndpointSource(
   const selected =
     selector === undefined
       ? []
-      : workloads.selectable.filter((w) => w.namespace === resource.namespace && matchesSelectorMap(selector, w.labels));
+      : (workloads.selectableByNamespace.get(resource.namespace) ?? []).filter((w) => matchesSelectorMap(selector, w.labels));
   const useSlices = selected.length === 0 && slices.length > 0;
   if (svc.spec.type !== 'ExternalName' && selected.length === 0 && slices.length === 0) {
     problems.push({

@@ -160,14 +160,12 @@ export class HboneServer {
     if (problem !== undefined) {
       this.#log.warn({ peer: socket.remoteAddress, reason: problem }, `HBONE connection refused: ${problem}`);
       session.destroy();
-      socket.destroy();
       return;
     }
     const max = this.#opts.maxSessions;
     if (max !== undefined && this.#sessions.size >= max) {
       this.#log.warn({ peer: socket.remoteAddress, max }, 'HBONE connection refused: session limit reached');
       session.destroy();
-      socket.destroy();
       return;
     }
     const uris = uriSansFromSubjectAltName(socket.getPeerCertificate().subjectaltname);

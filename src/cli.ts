@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+/**
+ * The `waypoint` command: argument parsing and wiring only. Every flag also reads an environment
+ * variable, shown in `--help`.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parsePort } from './commands/address.js';
+import { certsCaCommand, certsIssueCommand } from './commands/certs.js';
+import { demoCommand } from './commands/demo.js';
+import { runCommand } from './commands/run.js';
+import { tunnelCommand } from './commands/tunnel.js';
+import { validateCommand } from './commands/validate.js';
+import { createLogger } from './logger.js';
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function intArg(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer ${min}-${max}`);
+    return n;
+  };
+}
+
+function portArg(v: string): number {
+  try {
+    return parsePort(v, 'port');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** Config paths from repeated flags, or the comma-separated WAYPOINT_CONFIG. */
+const configPaths = (v: string[] | undefined): string[] => (v ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+
+const program = new Command('waypoint')
+  .description('A pure-TypeScript waypoint proxy for Istio ambient mesh: HBONE in, L7 routing and policy, HBONE out.')
+  .showHelpAfterError()
+  .configureHelp({ sortOptions: false });
+
+const trustDomain = (): Option => new Option('--trust-domain <td>', 'mesh trust domain').env('WAYPOINT_TRUST_DOMAIN').default('cluster.local');
+const logLevel = (): Option => new Option('--log-level <level>', 'log level').env('WAYPOINT_LOG_LEVEL').choices(LEVELS).default('info');
+
+program
+  .command('run')
+  .description('serve as a waypoint (with no --config and no --certs: the built-in example mesh with development certificates)')
+  .addOption(new Option('--config <path>', 'configuration file or directory; repeatable (env: comma-separated)').argParser(collect).env('WAYPOINT_CONFIG'))
+  .addOption(new Option('--certs <dir>', 'certificate directory: cert-chain.pem, key.pem, root-cert.pem').env('WAYPOINT_CERTS'))
+  .addOption(new Option('--namespace <ns>', "this waypoint's namespace (default: the istio-waypoint Gateway in the config)").env('WAYPOINT_NAMESPACE'))
+  .addOption(new Option('--name <name>', "this waypoint's Gateway name").env('WAYPOINT_NAME'))
+  .addOption(trustDomain())
+  .addOption(new Option('--cluster-id <id>', 'cluster id for telemetry').env('WAYPOINT_CLUSTER_ID').default('Kubernetes'))
+  .addOption(new Option('--hbone <host:port>', 'HBONE listener (connect_terminate) [default: 0.0.0.0:15008]').env('WAYPOINT_HBONE'))
+  .addOption(new Option('--admin <host:port>', 'admin listener: config_dump, logging, drain').env('WAYPOINT_ADMIN').default('127.0.0.1:15000'))
+  .addOption(new Option('--metrics <host:port>', 'metrics listener: /stats/prometheus [default: 0.0.0.0:15020]').env('WAYPOINT_METRICS'))
+  .addOption(new Option('--readiness <host:port>', 'readiness listener: /healthz/ready [default: 0.0.0.0:15021]').env('WAYPOINT_READINESS'))
+  .addOption(new Option('--upstream-hbone-port <port>', 'HBONE port of destination ztunnels').env('WAYPOINT_UPSTREAM_HBONE_PORT').argParser(portArg).default(15008))
+  .addOption(new Option('--workers <n>', 'worker processes').env('WAYPOINT_WORKERS').argParser(intArg(1, 256)).default(1))
+  .addOption(new Option('--drain-ms <ms>', 'drain period on SIGTERM').env('WAYPOINT_DRAIN_MS').argParser(intArg(0, 3_600_000)).default(5000))
+  .addOption(logLevel())
+  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; logLevel: string }) => {
+    await runCommand({ ...o, config: configPaths(o.config) }, createLogger(o.logLevel));
+  });
+
+const certs = program.command('certs').description('mesh CA and workload certificates in Istio\'s layout');
+certs
+  .command('ca')
+  .description('create a mesh root CA in DIR')
+  .requiredOption('--out <dir>', 'output directory')
+  .addOption(trustDomain())
+  .addOption(new Option('--days <n>', 'validity in days').argParser(intArg(1, 36500)).default(3650))
+  .action(async (o: { out: string; trustDomain: string; days: number }) => {
+    process.stdout.write(`${await certsCaCommand(o)}\n`);
+  });
+certs
+  .command('issue')
+  .description('issue a workload certificate (URI SAN spiffe://<td>/ns/<ns>/sa/<sa>), usable as TLS server and client')
+  .requiredOption('--ca <dir>', 'CA directory made by `waypoint certs ca`')
+  .requiredOption('--out <dir>', 'output directory: cert-chain.pem, key.pem, root-cert.pem')
+  .option('--spiffe <uri>', 'the full SPIFFE id')
+  .option('--namespace <ns>', 'namespace (with --service-account)')
+  .option('--service-account <sa>', 'service account (with --namespace)')
+  .addOption(new Option('--days <n>', 'validity in days').argParser(intArg(1, 36500)).default(30))
+  .action(async (o: { ca: string; out: string; spiffe?: string; namespace?: string; serviceAccount?: string; days: number }) => {
+    process.stdout.write(`${await certsIssueCommand(o)}\n`);
+  });
+
+program
+  .command('validate')
+  .description('check configuration: exit 0, or 1 with one line per problem (warnings never fail)')
+  .addOption(new Option('--config <path>', 'configuration file or directory; repeatable').argParser(collect).env('WAYPOINT_CONFIG'))
+  .addOption(new Option('--namespace <ns>', "the waypoint's namespace").env('WAYPOINT_NAMESPACE'))
+  .addOption(new Option('--name <name>', "the waypoint's Gateway name").env('WAYPOINT_NAME'))
+  .addOption(trustDomain())
+  .action(async (o: { config?: string[]; namespace?: string; name?: string; trustDomain: string }) => {
+    process.exitCode = await validateCommand({ ...o, config: configPaths(o.config) });
+  });
+
+program
+  .command('tunnel')
+  .description('a local outbound ztunnel: each TCP connection on --listen becomes one CONNECT stream to --to')
+  .addOption(new Option('--listen <host:port>', 'local TCP listener').env('WAYPOINT_TUNNEL_LISTEN').makeOptionMandatory())
+  .addOption(new Option('--to <host:port>', 'HBONE server to dial (the waypoint)').env('WAYPOINT_TUNNEL_TO').makeOptionMandatory())
+  .addOption(new Option('--authority <ip:port>', 'CONNECT authority: the destination as the app dialled it').env('WAYPOINT_TUNNEL_AUTHORITY').makeOptionMandatory())
+  .addOption(new Option('--certs <dir>', "the client workload's certificate directory").env('WAYPOINT_CERTS').makeOptionMandatory())
+  .addOption(new Option('--expect-identity <spiffe>', 'SPIFFE id the HBONE server must present (default: any in the trust domain)').env('WAYPOINT_TUNNEL_EXPECT_IDENTITY'))
+  .addOption(logLevel())
+  .action(async (o: { listen: string; to: string; authority: string; certs: string; expectIdentity?: string; logLevel: string }) => {
+    await tunnelCommand(o, createLogger(o.logLevel));
+  });
+
+program
+  .command('demo')
+  .description('the whole example mesh on loopback: echo pods behind destination ztunnels, the waypoint, tunnels; prints curl commands')
+  .addOption(trustDomain())
+  .addOption(logLevel())
+  .action(async (o: { trustDomain: string; logLevel: string }) => {
+    await demoCommand(createLogger(o.logLevel), o);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const e = err as Error & { problems?: unknown };
+  process.stderr.write(`waypoint: ${e.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,40 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createMeshCa, issueWorkloadCert, writeCaDir, writeCertDir } from '../hbone/certs.js';
+import { spiffeId } from '../hbone/spiffe.js';
+
+/** The bundled example mesh (examples/demo-mesh.yaml), resolved from the installed package. */
+export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../examples/demo-mesh.yaml', import.meta.url));
+
+/** Loopback layout of the example mesh. */
+export const EXAMPLE = {
+  namespace: 'demo',
+  waypointName: 'waypoint',
+  waypointIp: '127.0.10.1',
+  hbonePort: 15008,
+  clientNamespace: 'demo',
+  clientServiceAccount: 'sleep',
+  vip: '127.0.20.1',
+} as const;
+
+export interface DevCerts {
+  dir: string;
+  caDir: string;
+  waypointDir: string;
+  clientDir: string;
+}
+
+/** A fresh development CA plus certificates for the waypoint and the example client. */
+export async function createDevCerts(trustDomain: string): Promise<DevCerts> {
+  const dir = await mkdtemp(join(tmpdir(), 'waypoint-dev-certs-'));
+  const ca = await createMeshCa({ trustDomain });
+  const caDir = join(dir, 'ca');
+  const waypointDir = join(dir, 'waypoint');
+  const clientDir = join(dir, 'client');
+  await writeCaDir(caDir, ca);
+  await writeCertDir(waypointDir, await issueWorkloadCert(ca, { spiffe: spiffeId(trustDomain, EXAMPLE.namespace, EXAMPLE.waypointName), validDays: 30 }));
+  await writeCertDir(clientDir, await issueWorkloadCert(ca, { spiffe: spiffeId(trustDomain, EXAMPLE.clientNamespace, EXAMPLE.clientServiceAccount), validDays: 30 }));
+  return { dir, caDir, waypointDir, clientDir };
+}

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import { formatProblem } from '../config/validate.js';
+import type { ConfigProblem } from '../config/types.js';
+import { TlsSource } from '../hbone/tls-source.js';
+import { Waypoint } from '../waypoint.js';
+import { parseHostPort, type HostPort } from './address.js';
+import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
+
+export interface RunFlags {
+  config: string[];
+  certs?: string | undefined;
+  namespace?: string | undefined;
+  name?: string | undefined;
+  trustDomain: string;
+  clusterId: string;
+  hbone?: string | undefined;
+  admin: string;
+  metrics?: string | undefined;
+  readiness?: string | undefined;
+  upstreamHbonePort: number;
+  workers: number;
+  drainMs: number;
+}
+
+/** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
+export async function runCommand(flags: RunFlags, logger: Logger): Promise<void> {
+  if (flags.workers !== 1) {
+    throw new Error('--workers other than 1 is not supported yet; run one waypoint process per core behind the waypoint Service');
+  }
+  const example = flags.config.length === 0 && flags.certs === undefined;
+  if (!example && flags.config.length === 0) throw new Error('--certs was given without --config; give both, or neither to serve the built-in example');
+  if (!example && flags.certs === undefined) throw new Error('--config was given without --certs; give the directory holding cert-chain.pem, key.pem and root-cert.pem');
+
+  let certDir = flags.certs;
+  let clientDir: string | undefined;
+  if (example) {
+    const dev = await createDevCerts(flags.trustDomain);
+    certDir = dev.waypointDir;
+    clientDir = dev.clientDir;
+  }
+  // The built-in example is loopback-only; a real deployment listens on every interface.
+  const listen = (flag: string | undefined, exampleDefault: string, realDefault: string, what: string): HostPort =>
+    parseHostPort(flag ?? (example ? exampleDefault : realDefault), what);
+  const hbone = listen(flags.hbone, `${EXAMPLE.waypointIp}:${EXAMPLE.hbonePort}`, '0.0.0.0:15008', '--hbone');
+  const admin = parseHostPort(flags.admin, '--admin');
+  const metrics = listen(flags.metrics, '127.0.0.1:15020', '0.0.0.0:15020', '--metrics');
+  const readiness = listen(flags.readiness, '127.0.0.1:15021', '0.0.0.0:15021', '--readiness');
+
+  const tls = await TlsSource.fromDir(certDir as string);
+  let waypoint: Waypoint;
+  try {
+    waypoint = await Waypoint.start({
+      configPaths: example ? [EXAMPLE_CONFIG] : flags.config,
+      tls,
+      logger,
+      namespace: example ? EXAMPLE.namespace : flags.namespace,
+      name: example ? EXAMPLE.waypointName : flags.name,
+      trustDomain: flags.trustDomain,
+      clusterId: flags.clusterId,
+      hbone,
+      admin,
+      metrics,
+      readiness,
+      upstreamHbonePort: flags.upstreamHbonePort,
+      drainMs: flags.drainMs,
+    });
+  } catch (err) {
+    const problems = (err as { problems?: ConfigProblem[] }).problems;
+    if (problems !== undefined) {
+      for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
+    }
+    throw err;
+  }
+  if (example) {
+    process.stderr.write(
+      [
+        '',
+        'Serving the built-in example mesh (examples/demo-mesh.yaml) with fresh development certificates.',
+        `Its echo pods are not running here; \`waypoint demo\` (npm start) starts them too.`,
+        'Send traffic through it as the example client would:',
+        `  npx waypoint tunnel --listen 127.0.0.1:15080 --to ${hbone.host}:${hbone.port} --authority ${EXAMPLE.vip}:80 --certs ${clientDir}`,
+        '  curl -s http://127.0.0.1:15080/hello',
+        '',
+      ].join('\n'),
+    );
+  }
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal, drainMs: flags.drainMs }, 'draining');
+      waypoint
+        .drain()
+        .then(() => waypoint.close())
+        .finally(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
