@@ -27,11 +27,14 @@ export type HboneConnectErrorCode =
 export class HboneConnectError extends Error {
   readonly code: HboneConnectErrorCode;
   readonly status: number | undefined;
-  constructor(code: HboneConnectErrorCode, message: string, opts?: { status?: number; cause?: unknown }) {
+  /** The peer refused the stream (REFUSED_STREAM): nothing was processed, a retry is safe. */
+  readonly refusedStream: boolean;
+  constructor(code: HboneConnectErrorCode, message: string, opts?: { status?: number; cause?: unknown; refusedStream?: boolean }) {
     super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'HboneConnectError';
     this.code = code;
     this.status = opts?.status;
+    this.refusedStream = opts?.refusedStream ?? false;
   }
 }
 
@@ -76,6 +79,8 @@ interface PooledSession {
 export class HboneClientPool {
   readonly #opts: HboneClientPoolOptions;
   readonly #pools = new Map<string, PooledSession[]>();
+  /** Last SETTINGS_MAX_CONCURRENT_STREAMS a peer (pool key) announced. */
+  readonly #peerLimits = new Map<string, number>();
   readonly #keepalive: KeepaliveMonitor;
   readonly #log: Logger;
   #closed = false;
@@ -108,7 +113,20 @@ export class HboneClientPool {
       this.#release(entry);
       throw err;
     }
-    return await this.#openStream(entry, target, signal);
+    try {
+      return await this.#openStream(entry, target, signal);
+    } catch (err) {
+      // REFUSED_STREAM means the peer did not process the stream: safe to try once more.
+      if (!(err instanceof HboneConnectError) || !err.refusedStream) throw err;
+      const retry = this.#acquire(target);
+      try {
+        await retry.ready;
+      } catch (e) {
+        this.#release(retry);
+        throw e;
+      }
+      return await this.#openStream(retry, target, signal);
+    }
   }
 
   #key(t: HboneTarget): string {
@@ -117,7 +135,8 @@ export class HboneClientPool {
 
   #limit(e: PooledSession): number {
     const max = this.#opts.maxStreamsPerSession ?? CLIENT_MAX_STREAMS_PER_SESSION;
-    const peer = e.connected ? e.session.remoteSettings.maxConcurrentStreams : undefined;
+    // Until a session has the peer's SETTINGS, assume what its siblings were told.
+    const peer = e.connected ? e.session.remoteSettings.maxConcurrentStreams : this.#peerLimits.get(e.key);
     return peer === undefined ? max : Math.min(max, peer);
   }
 
@@ -227,6 +246,7 @@ export class HboneClientPool {
       session.once('connect', () => {
         clearTimeout(timer);
         entry.connected = true;
+        this.#peerLimits.set(key, session.remoteSettings.maxConcurrentStreams ?? CLIENT_MAX_STREAMS_PER_SESSION);
         try {
           session.setLocalWindowSize(CONNECTION_WINDOW);
         } catch {
@@ -279,12 +299,13 @@ export class HboneClientPool {
         if (err === undefined) resolve(stream);
         else reject(err);
       };
+      const refused = (): boolean => stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
       stream.once('close', () => {
         this.#release(e);
-        settle(new HboneConnectError('HBONE_CONNECT_FAILED', `CONNECT ${target.authority} via ${target.address}:${target.port}: stream closed before a response (code ${stream.rstCode ?? 'none'})`));
+        settle(new HboneConnectError('HBONE_CONNECT_FAILED', `CONNECT ${target.authority} via ${target.address}:${target.port}: stream closed before a response (code ${stream.rstCode ?? 'none'})`, { refusedStream: refused() }));
       });
       stream.on('error', (err: Error) => {
-        settle(new HboneConnectError('HBONE_CONNECT_FAILED', `CONNECT ${target.authority} via ${target.address}:${target.port}: ${err.message}`, { cause: err }));
+        settle(new HboneConnectError('HBONE_CONNECT_FAILED', `CONNECT ${target.authority} via ${target.address}:${target.port}: ${err.message}`, { cause: err, refusedStream: refused() }));
       });
       stream.once('response', (headers) => {
         const status = Number(headers[':status']);

@@ -114,20 +114,16 @@ export class MainInternal {
       return;
     }
     this.#sniff(stream, dest.mode === 'http', (result, prefix) => {
-      if (result === 'tcp' && dest.mode === 'http') {
-        this.#log.warn({ authority: req.authorityText, peer: req.peer.address }, 'bytes on an HTTP port are not HTTP/1.1 or h2c; closing the tunnel');
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        return;
-      }
       const socket = this.#socket(ctx, stream, prefix);
-      if (result === 'tcp') {
+      // On an HTTP port anything that is not h2c goes to the HTTP/1.1 codec, which answers 400.
+      if (result === 'tcp' && dest.mode === 'sniff') {
         ctx.chain = chainName(dest, 'tcp');
         relayTcp(this.#deps, ctx, socket);
         return;
       }
       ctx.chain = chainName(dest, 'http');
       this.#ctx.set(socket, ctx);
-      if (result === 'http1') {
+      if (result !== 'h2c') {
         this.#http1.emit('connection', socket);
       } else {
         this.#pendingH2Ctx = ctx;

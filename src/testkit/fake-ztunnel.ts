@@ -20,6 +20,8 @@ export interface FakeZtunnelOptions {
   /** The destination's certificate (the pod's identity) and the mesh root. */
   tls: Pick<TlsMaterial, 'certChainPem' | 'keyPem' | 'rootCertPem'>;
   behaviour?: ZtunnelBehaviour;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS to advertise (ztunnel: 200). */
+  maxConcurrentStreams?: number;
 }
 
 export interface ConnectRecord {
@@ -43,6 +45,8 @@ export class FakeZtunnel {
   readonly connects: ConnectRecord[] = [];
   behaviour: ZtunnelBehaviour;
   port = 0;
+  /** HBONE sessions accepted so far. */
+  sessions = 0;
 
   constructor(opts: FakeZtunnelOptions) {
     this.#opts = opts;
@@ -55,9 +59,10 @@ export class FakeZtunnel {
       rejectUnauthorized: true,
       minVersion: 'TLSv1.3',
       ALPNProtocols: ['h2'],
-      settings: { maxConcurrentStreams: 200, initialWindowSize: 4 * 1024 * 1024 },
+      settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 200, initialWindowSize: 4 * 1024 * 1024 },
     });
     this.#server.on('session', (s) => {
+      this.sessions++;
       try {
         s.setLocalWindowSize(16 * 1024 * 1024);
       } catch {
