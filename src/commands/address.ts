@@ -13,7 +13,7 @@ export function parseHostPort(text: string, what: string): HostPort {
   if (m === null || host === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`${what}: expected HOST:PORT (IPv6 as [addr]:port), got "${text}"`);
   }
-  if (m[1] !== undefined && canonicalIp(host) === undefined) throw new Error(`${what}: "${host}" is not an IPv6 address`);
+  if (m[1] !== undefined && (!host.includes(':') || canonicalIp(host) === undefined)) throw new Error(`${what}: "${host}" is not an IPv6 address`);
   return { host, port };
 }
 

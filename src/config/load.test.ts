@@ -39,7 +39,7 @@ kind: Service
 metadata:
   name: ${name}${ns === undefined ? '' : `\n  namespace: ${ns}`}
 spec:
-  clusterIP: 127.10.0.1
+  clusterIP: 127.30.0.1
   ports:
   - name: http
     port: ${port}
@@ -105,8 +105,8 @@ items:
     resourceVersion: "4242"
     uid: 0b5c8a2e-0000-0000-0000-000000000000
   spec:
-    clusterIP: 127.10.0.2
-    clusterIPs: [127.10.0.2]
+    clusterIP: 127.30.0.2
+    clusterIPs: [127.30.0.2]
     internalTrafficPolicy: Cluster
     ipFamilies: [IPv4]
     ipFamilyPolicy: SingleStack
@@ -338,14 +338,14 @@ spec:
 kind: Service
 metadata: {name: reviews}
 spec:
-  clusterIP: 127.10.0
-  clusterIPs: [None, "127.10.0.300"]
+  clusterIP: 127.30.0
+  clusterIPs: [None, "127.30.0.300"]
   selector: {version: 1}
   ports:
   - {name: HTTP, port: 80, appProtocol: 7}`,
     problems: [
-      'error: f.yaml: Service default/reviews: spec.clusterIP: must be an IP address, "None" or "" (got "127.10.0")',
-      'error: f.yaml: Service default/reviews: spec.clusterIPs[1]: must be an IP address, "None" or "" (got "127.10.0.300")',
+      'error: f.yaml: Service default/reviews: spec.clusterIP: must be an IP address, "None" or "" (got "127.30.0")',
+      'error: f.yaml: Service default/reviews: spec.clusterIPs[1]: must be an IP address, "None" or "" (got "127.30.0.300")',
       "error: f.yaml: Service default/reviews: spec.ports[0].name: must be a lowercase RFC 1123 label (at most 63 letters, digits and '-'; got \"HTTP\")",
       'error: f.yaml: Service default/reviews: spec.ports[0].appProtocol: must be a string (got 7)',
       'error: f.yaml: Service default/reviews: spec.selector.version: label values must be a string (got 1; quote it in YAML)',

@@ -75,8 +75,8 @@ describe('compileSnapshot: VIP index', () => {
 kind: Service
 metadata: {name: reviews, namespace: bookinfo}
 spec:
-  clusterIP: 127.10.0.1
-  clusterIPs: [127.10.0.1, 127.10.0.2]
+  clusterIP: 127.30.0.1
+  clusterIPs: [127.30.0.1, 127.30.0.2]
   selector: {app: reviews}
   ports:
   - {name: http, port: 9080}
@@ -88,7 +88,7 @@ spec:
 kind: Service
 metadata: {name: ratings, namespace: bookinfo, labels: {istio.io/use-waypoint: none}}
 spec:
-  clusterIP: 127.10.0.3
+  clusterIP: 127.30.0.3
   selector: {app: ratings}
   ports: [{name: http, port: 9080}]
 `,
@@ -107,28 +107,28 @@ spec:
   it('indexes every VIP and port of bound Services only', () => {
     const { snapshot } = compile(yaml);
     expect([...snapshot.byVip.keys()].sort()).toEqual([
-      '127.10.0.1:15020',
-      '127.10.0.1:9080',
-      '127.10.0.1:9090',
-      '127.10.0.2:15020',
-      '127.10.0.2:9080',
-      '127.10.0.2:9090',
+      '127.30.0.1:15020',
+      '127.30.0.1:9080',
+      '127.30.0.1:9090',
+      '127.30.0.2:15020',
+      '127.30.0.2:9080',
+      '127.30.0.2:9090',
     ]);
-    expect([...snapshot.boundVipIps].sort()).toEqual(['127.10.0.1', '127.10.0.2']);
-    const b = snapshot.byVip.get('127.10.0.2:9090');
+    expect([...snapshot.boundVipIps].sort()).toEqual(['127.30.0.1', '127.30.0.2']);
+    const b = snapshot.byVip.get('127.30.0.2:9090');
     expect(b?.service.hostname).toBe('reviews.bookinfo.svc.cluster.local');
     expect(b?.port).toEqual({ name: 'grpc-api', port: 9090, targetPort: 9091, appProtocol: undefined, protocol: 'grpc' });
     expect(b?.endpoints.map((e) => `${e.ip}:${e.port}`)).toEqual(['127.0.1.1:9091']);
-    expect(snapshot.byVip.get('127.10.0.1:15020')?.port.protocol).toBe('http2');
-    expect(snapshot.byVip.get('127.10.0.1:9080')?.endpoints[0]?.workload?.name).toBe('reviews-1');
+    expect(snapshot.byVip.get('127.30.0.1:15020')?.port.protocol).toBe('http2');
+    expect(snapshot.byVip.get('127.30.0.1:9080')?.endpoints[0]?.workload?.name).toBe('reviews-1');
   });
 
   it('records each Service with its binding reason', () => {
     const { snapshot } = compile(yaml);
     expect(snapshot.services.map((s) => [s.name, s.bound, s.bindingReason, s.vips])).toEqual([
       ['headless', true, 'bound: namespace label istio.io/use-waypoint=waypoint', []],
-      ['ratings', false, 'not bound: Service label opts out (none)', ['127.10.0.3']],
-      ['reviews', true, 'bound: namespace label istio.io/use-waypoint=waypoint', ['127.10.0.1', '127.10.0.2']],
+      ['ratings', false, 'not bound: Service label opts out (none)', ['127.30.0.3']],
+      ['reviews', true, 'bound: namespace label istio.io/use-waypoint=waypoint', ['127.30.0.1', '127.30.0.2']],
     ]);
   });
 
@@ -147,7 +147,7 @@ spec:
     for (const obj of [snapshot, snapshot.services, snapshot.services[0], snapshot.workloads, snapshot.workloads[0], snapshot.waypoint]) {
       expect(Object.isFrozen(obj)).toBe(true);
     }
-    expect(Object.isFrozen(snapshot.byVip.get('127.10.0.1:9080')?.endpoints)).toBe(true);
+    expect(Object.isFrozen(snapshot.byVip.get('127.30.0.1:9080')?.endpoints)).toBe(true);
   });
 
   it('keeps unbound workloads out of boundWorkloads with waypoint-for=service', () => {
@@ -159,9 +159,9 @@ spec:
 
 describe('compileSnapshot: workload binding by waypoint-for', () => {
   const rows = [
-    { name: 'service', waypointFor: 'service', boundWorkloads: [], boundVips: ['127.10.0.1'] },
+    { name: 'service', waypointFor: 'service', boundWorkloads: [], boundVips: ['127.30.0.1'] },
     { name: 'workload', waypointFor: 'workload', boundWorkloads: ['127.0.1.1'], boundVips: [] },
-    { name: 'all', waypointFor: 'all', boundWorkloads: ['127.0.1.1'], boundVips: ['127.10.0.1'] },
+    { name: 'all', waypointFor: 'all', boundWorkloads: ['127.0.1.1'], boundVips: ['127.30.0.1'] },
     { name: 'none', waypointFor: 'none', boundWorkloads: [], boundVips: [] },
   ];
   it.each(rows)('waypoint-for=$name', ({ waypointFor, boundWorkloads, boundVips }) => {
@@ -172,7 +172,7 @@ describe('compileSnapshot: workload binding by waypoint-for', () => {
         `apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: bookinfo}
-spec: {clusterIP: 127.10.0.1, selector: {app: reviews}, ports: [{name: http, port: 9080}]}
+spec: {clusterIP: 127.30.0.1, selector: {app: reviews}, ports: [{name: http, port: 9080}]}
 `,
         pod({ name: 'reviews-1', ip: '127.0.1.1', labels: { app: 'reviews' } }),
         pod({ name: 'opted-out', ip: '127.0.1.2', labels: { app: 'other', 'istio.io/use-waypoint': 'none' } }),
@@ -192,7 +192,7 @@ describe('compileSnapshot: targetPort by name', () => {
 kind: Service
 metadata: {name: reviews, namespace: bookinfo}
 spec:
-  clusterIP: 127.10.0.1
+  clusterIP: 127.30.0.1
   selector: {app: reviews}
   ports:
   - {name: http, port: 9080, targetPort: web}
@@ -221,13 +221,13 @@ spec:
   const rows = [
     {
       name: 'resolved per workload; a workload without the name is skipped',
-      key: '127.10.0.1:9080',
+      key: '127.30.0.1:9080',
       expected: ['Pod/reviews-v1 127.0.1.1:9080', 'Pod/reviews-v2 127.0.1.2:9081', 'WorkloadEntry/vm 127.0.2.9:7000'],
     },
-    { name: 'only the workload that names it', key: '127.10.0.1:9901', expected: ['Pod/reviews-v1 127.0.1.1:9901'] },
+    { name: 'only the workload that names it', key: '127.30.0.1:9901', expected: ['Pod/reviews-v1 127.0.1.1:9901'] },
     {
       name: 'targetPort defaults to port',
-      key: '127.10.0.1:8080',
+      key: '127.30.0.1:8080',
       expected: ['Pod/reviews-v1 127.0.1.1:8080', 'Pod/reviews-v2 127.0.1.2:8080', 'Pod/reviews-v3 127.0.1.3:8080', 'WorkloadEntry/vm 127.0.2.9:8080'],
     },
   ];
@@ -236,7 +236,7 @@ spec:
   });
 
   it('keeps the named target port on the port info', () => {
-    expect(snapshot.byVip.get('127.10.0.1:9080')?.port.targetPort).toBe('web');
+    expect(snapshot.byVip.get('127.30.0.1:9080')?.port.targetPort).toBe('web');
     expect(problems).toEqual([]);
   });
 });
@@ -249,7 +249,7 @@ describe('compileSnapshot: EndpointSlice-only Service', () => {
 kind: Service
 metadata: {name: external, namespace: bookinfo}
 spec:
-  clusterIP: 127.10.0.5
+  clusterIP: 127.30.0.5
   ports:
   - {name: http, port: 80, targetPort: 8080}
   - {name: grpc, port: 90}
@@ -288,13 +288,13 @@ ports: [{name: http, port: 80}]
   );
 
   it('takes endpoints from slices, matching ports by name', () => {
-    const http = snapshot.byVip.get('127.10.0.5:80')?.endpoints.map((e) => [e.ip, e.port, e.ready, e.workload?.kind]);
+    const http = snapshot.byVip.get('127.30.0.5:80')?.endpoints.map((e) => [e.ip, e.port, e.ready, e.workload?.kind]);
     expect(http).toEqual([
       ['127.0.2.1', 8080, true, 'EndpointSlice'],
       ['127.0.2.2', 8080, false, 'EndpointSlice'],
       ['127.0.1.1', 8080, true, 'Pod'],
     ]);
-    expect(snapshot.byVip.get('127.10.0.5:90')?.endpoints.map((e) => e.port)).toEqual([9090, 9090, 9090]);
+    expect(snapshot.byVip.get('127.30.0.5:90')?.endpoints.map((e) => e.port)).toEqual([9090, 9090, 9090]);
   });
 
   it('creates EndpointSlice workloads only for IPs no Pod has', () => {
@@ -330,14 +330,14 @@ describe('compileSnapshot: pod readiness', () => {
         `apiVersion: v1
 kind: Service
 metadata: {name: s, namespace: bookinfo}
-spec: {clusterIP: 127.10.0.9, selector: {app: s}, ports: [{name: http, port: 80}]}
+spec: {clusterIP: 127.30.0.9, selector: {app: s}, ports: [{name: http, port: 80}]}
 `,
         pod({ name: 'p', ip: '127.0.1.9', labels: { app: 's' }, phase, ...(ready ? { ready } : {}) }),
       ),
       IN_BOOKINFO,
     );
     expect(snapshot.workloadsByIp.get('127.0.1.9')?.ready).toBe(expected);
-    expect(snapshot.byVip.get('127.10.0.9:80')?.endpoints.map((e) => e.ready)).toEqual([expected]);
+    expect(snapshot.byVip.get('127.30.0.9:80')?.endpoints.map((e) => e.ready)).toEqual([expected]);
   });
 
   it('a running pod wins an IP over a finished one', () => {
@@ -454,7 +454,7 @@ spec:
         `apiVersion: v1
 kind: Service
 metadata: {name: s, namespace: other, labels: {istio.io/use-waypoint: waypoint, istio.io/use-waypoint-namespace: default}}
-spec: {clusterIP: 127.10.0.1, ports: [{name: http, port: 80}]}
+spec: {clusterIP: 127.30.0.1, ports: [{name: http, port: 80}]}
 `,
       ),
     );
@@ -470,7 +470,7 @@ describe('compileSnapshot: warnings, never errors, for absent things', () => {
       yaml: `apiVersion: v1
 kind: Service
 metadata: {name: lonely, namespace: bookinfo}
-spec: {clusterIP: 127.10.0.1, selector: {app: nobody}, ports: [{name: http, port: 80}]}
+spec: {clusterIP: 127.30.0.1, selector: {app: nobody}, ports: [{name: http, port: 80}]}
 `,
       problems: [
         'warning: mesh.yaml: Service bookinfo/lonely: spec.selector: selects no Pod or WorkloadEntry in namespace bookinfo (and no EndpointSlice names it); it has no endpoints',
@@ -483,7 +483,7 @@ spec: {clusterIP: 127.10.0.1, selector: {app: nobody}, ports: [{name: http, port
         `apiVersion: v1
 kind: Service
 metadata: {name: s, namespace: bookinfo, labels: {istio.io/use-waypoint: another}}
-spec: {clusterIP: 127.10.0.1, selector: {app: s}, ports: [{name: http, port: 80}]}
+spec: {clusterIP: 127.30.0.1, selector: {app: s}, ports: [{name: http, port: 80}]}
 `,
         pod({ name: 's', ip: '127.0.1.1', labels: { app: 's' } }),
       ),
@@ -496,7 +496,7 @@ spec: {clusterIP: 127.10.0.1, selector: {app: s}, ports: [{name: http, port: 80}
         `apiVersion: v1
 kind: Service
 metadata: {name: s, namespace: bookinfo, labels: {istio.io/use-waypoint: waypoint}}
-spec: {clusterIP: 127.10.0.1, selector: {app: s}, ports: [{name: http, port: 80}]}
+spec: {clusterIP: 127.30.0.1, selector: {app: s}, ports: [{name: http, port: 80}]}
 `,
         pod({ name: 's', ip: '127.0.1.1', labels: { app: 's' } }),
       ),
@@ -509,7 +509,7 @@ spec: {clusterIP: 127.10.0.1, selector: {app: s}, ports: [{name: http, port: 80}
         `apiVersion: v1
 kind: Service
 metadata: {name: s, namespace: bookinfo}
-spec: {clusterIP: 127.10.0.1, selector: {app: s}, ports: [{name: http, port: 80, targetPort: web}]}
+spec: {clusterIP: 127.30.0.1, selector: {app: s}, ports: [{name: http, port: 80, targetPort: web}]}
 `,
         pod({ name: 's', ip: '127.0.1.1', labels: { app: 's' } }),
       ),

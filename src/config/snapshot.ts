@@ -3,7 +3,7 @@
  * identity, workloads indexed by IP, Services with their binding decision, and the bound VIP:port
  * index with resolved endpoints. References to things that are absent are warnings, never errors.
  */
-import { vipKey } from './address.js';
+import { hostPortKey, vipKey } from './address.js';
 import { decideBinding, isBindingMisconfigured, namespaceMeta, type NamespaceMeta, type WaypointPolicy } from './binding.js';
 import { parseKind, type CoreKind, type KindSchemas, type ServiceResource } from './schemas.js';
 import { matchesSelectorMap } from './selector.js';
@@ -93,6 +93,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
     services: Object.freeze(services.list),
     workloads: Object.freeze(workloads.list),
     byVip: services.byVip,
+    byHostPort: services.byHostPort,
     boundVipIps: services.boundVipIps,
     boundWorkloads: workloads.bound,
     workloadsByIp: workloads.byIp,
@@ -257,6 +258,7 @@ function describeWorkload(w: WorkloadInfo): string {
 interface CompiledServices {
   list: ServiceInfo[];
   byVip: Map<string, VipBinding>;
+  byHostPort: Map<string, VipBinding>;
   boundVipIps: Set<string>;
 }
 
@@ -277,7 +279,7 @@ function compileServices(
     slicesByService.set(key, list);
   }
 
-  const out: CompiledServices = { list: [], byVip: new Map(), boundVipIps: new Set() };
+  const out: CompiledServices = { list: [], byVip: new Map(), byHostPort: new Map(), boundVipIps: new Set() };
   const sorted = [...parsed.Service].sort((a, b) =>
     compareText(`${a.resource.namespace}/${a.resource.name}`, `${b.resource.namespace}/${b.resource.name}`),
   );
@@ -304,7 +306,13 @@ function compileServices(
     out.list.push(service);
 
     const endpointsFor = serviceEndpointSource(resource, value, selector, workloads, slicesByService, problems);
-    if (!decision.bound) continue;
+    if (!decision.bound) {
+      // Still a possible route backend: index its ports by hostname.
+      for (const port of ports) {
+        out.byHostPort.set(hostPortKey(service.hostname, port.port), Object.freeze({ service, port, endpoints: Object.freeze(endpointsFor(port)) }));
+      }
+      continue;
+    }
     for (const port of ports) {
       const endpoints = endpointsFor(port);
       if (typeof port.targetPort === 'string' && endpoints.length === 0 && endpointsFor.selectedCount > 0) {
@@ -316,6 +324,7 @@ function compileServices(
         });
       }
       const binding: VipBinding = Object.freeze({ service, port, endpoints: Object.freeze(endpoints) });
+      out.byHostPort.set(hostPortKey(service.hostname, port.port), binding);
       for (const vip of vips) {
         const key = vipKey(vip, port.port);
         const prev = out.byVip.get(key);

@@ -37,7 +37,7 @@ kind: Service
 metadata: {name: reviews, namespace: bookinfo, labels: {istio.io/use-waypoint: waypoint}}
 spec: {clusterIP: ${vip}, ports: [{name: http, port: ${port}}]}
 `;
-const BROKEN_PORT = service('127.10.0.1', 70000);
+const BROKEN_PORT = service('127.30.0.1', 70000);
 const BROKEN_YAML = 'apiVersion: v1\nkind: Service\nmetadata: {name: [x\n';
 
 const vipsOf = (s: ConfigSnapshot): string[] => [...s.byVip.keys()];
@@ -47,23 +47,23 @@ describe('ConfigStore.reload', () => {
     {
       name: 'a schema error keeps the last good snapshot',
       steps: [
-        { text: service('127.10.0.1'), ok: true, version: 1, vips: ['127.10.0.1:80'] },
-        { text: BROKEN_PORT, ok: false, version: 1, vips: ['127.10.0.1:80'] },
-        { text: service('127.10.0.2'), ok: true, version: 2, vips: ['127.10.0.2:80'] },
+        { text: service('127.30.0.1'), ok: true, version: 1, vips: ['127.30.0.1:80'] },
+        { text: BROKEN_PORT, ok: false, version: 1, vips: ['127.30.0.1:80'] },
+        { text: service('127.30.0.2'), ok: true, version: 2, vips: ['127.30.0.2:80'] },
       ],
     },
     {
       name: 'a YAML syntax error keeps the last good snapshot',
       steps: [
-        { text: service('127.10.0.1'), ok: true, version: 1, vips: ['127.10.0.1:80'] },
-        { text: BROKEN_YAML, ok: false, version: 1, vips: ['127.10.0.1:80'] },
+        { text: service('127.30.0.1'), ok: true, version: 1, vips: ['127.30.0.1:80'] },
+        { text: BROKEN_YAML, ok: false, version: 1, vips: ['127.30.0.1:80'] },
       ],
     },
     {
       name: 'a broken first load leaves the empty snapshot',
       steps: [
         { text: BROKEN_PORT, ok: false, version: 0, vips: [] },
-        { text: service('127.10.0.3'), ok: true, version: 1, vips: ['127.10.0.3:80'] },
+        { text: service('127.30.0.3'), ok: true, version: 1, vips: ['127.30.0.3:80'] },
       ],
     },
   ];
@@ -107,7 +107,7 @@ describe('ConfigStore.reload', () => {
 
   it('keeps loading warnings in the snapshot', async () => {
     const dir = await freshDir();
-    await writeFile(path.join(dir, 'mesh.yaml'), `${service('127.10.0.1')}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n`);
+    await writeFile(path.join(dir, 'mesh.yaml'), `${service('127.30.0.1')}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n`);
     const store = newStore([dir]);
     expect((await store.reload()).ok).toBe(true);
     expect(store.current.warnings.map((w) => w.message)).toEqual([
@@ -118,7 +118,7 @@ describe('ConfigStore.reload', () => {
 
   it('serialises concurrent reloads', async () => {
     const dir = await freshDir();
-    await writeFile(path.join(dir, 'mesh.yaml'), service('127.10.0.1'));
+    await writeFile(path.join(dir, 'mesh.yaml'), service('127.30.0.1'));
     const store = newStore([dir]);
     const results = await Promise.all([store.reload(), store.reload(), store.reload()]);
     expect(results.map((r) => r.snapshot.version)).toEqual([1, 2, 3]);
@@ -144,25 +144,25 @@ describe('ConfigStore.watch', () => {
   it('reloads when a file changes, and rejects a broken edit', async () => {
     const dir = await freshDir();
     const file = path.join(dir, 'mesh.yaml');
-    await writeFile(file, service('127.10.0.1'));
+    await writeFile(file, service('127.30.0.1'));
     const store = newStore([dir]);
     await store.reload();
     await store.watch();
 
     let event = nextEvent(store);
-    await writeFile(file, service('127.10.0.2'));
+    await writeFile(file, service('127.30.0.2'));
     expect(await event).toMatchObject({ type: 'snapshot', snapshot: { version: 2 } });
-    expect(vipsOf(store.current)).toEqual(['127.10.0.2:80']);
+    expect(vipsOf(store.current)).toEqual(['127.30.0.2:80']);
 
     event = nextEvent(store);
     await writeFile(file, BROKEN_PORT);
     expect((await event).type).toBe('rejected');
-    expect(vipsOf(store.current)).toEqual(['127.10.0.2:80']);
+    expect(vipsOf(store.current)).toEqual(['127.30.0.2:80']);
   });
 
   it('sees files added in new subdirectories', async () => {
     const dir = await freshDir();
-    await writeFile(path.join(dir, 'mesh.yaml'), service('127.10.0.1'));
+    await writeFile(path.join(dir, 'mesh.yaml'), service('127.30.0.1'));
     const store = newStore([dir]);
     await store.reload();
     await store.watch();
@@ -179,42 +179,42 @@ describe('ConfigStore.watch', () => {
   it('follows a watched file replaced by rename, as editors do', async () => {
     const dir = await freshDir();
     const file = path.join(dir, 'mesh.yaml');
-    await writeFile(file, service('127.10.0.1'));
+    await writeFile(file, service('127.30.0.1'));
     const store = newStore([file]);
     await store.reload();
     await store.watch();
 
     const event = nextEvent(store);
-    await writeFile(path.join(dir, 'mesh.yaml.tmp'), service('127.10.0.4'));
+    await writeFile(path.join(dir, 'mesh.yaml.tmp'), service('127.30.0.4'));
     await rename(path.join(dir, 'mesh.yaml.tmp'), file);
     await event;
-    await expect.poll(() => vipsOf(store.current)).toEqual(['127.10.0.4:80']);
+    await expect.poll(() => vipsOf(store.current)).toEqual(['127.30.0.4:80']);
   });
 
   it('follows a ConfigMap volume swapping its ..data link', async () => {
     const dir = await freshDir();
     await mkdir(path.join(dir, '..v1'));
-    await writeFile(path.join(dir, '..v1', 'mesh.yaml'), service('127.10.0.1'));
+    await writeFile(path.join(dir, '..v1', 'mesh.yaml'), service('127.30.0.1'));
     await symlink('..v1', path.join(dir, '..data'));
     await symlink(path.join('..data', 'mesh.yaml'), path.join(dir, 'mesh.yaml'));
     const store = newStore([path.join(dir, 'mesh.yaml')]);
     await store.reload();
     await store.watch();
-    expect(vipsOf(store.current)).toEqual(['127.10.0.1:80']);
+    expect(vipsOf(store.current)).toEqual(['127.30.0.1:80']);
 
     const event = nextEvent(store);
     await mkdir(path.join(dir, '..v2'));
-    await writeFile(path.join(dir, '..v2', 'mesh.yaml'), service('127.10.0.5'));
+    await writeFile(path.join(dir, '..v2', 'mesh.yaml'), service('127.30.0.5'));
     await symlink('..v2', path.join(dir, '..data_tmp'));
     await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
     await event;
-    await expect.poll(() => vipsOf(store.current)).toEqual(['127.10.0.5:80']);
+    await expect.poll(() => vipsOf(store.current)).toEqual(['127.30.0.5:80']);
   });
 
   it('stops after close', async () => {
     const dir = await freshDir();
     const file = path.join(dir, 'mesh.yaml');
-    await writeFile(file, service('127.10.0.1'));
+    await writeFile(file, service('127.30.0.1'));
     const store = newStore([dir]);
     await store.reload();
     await store.watch();
@@ -223,7 +223,7 @@ describe('ConfigStore.watch', () => {
     store.on('snapshot', () => events++);
     store.on('rejected', () => events++);
     await unlink(file);
-    await writeFile(file, service('127.10.0.9'));
+    await writeFile(file, service('127.30.0.9'));
     await new Promise((r) => setTimeout(r, 300));
     expect(events).toBe(0);
     expect(store.current.version).toBe(1);

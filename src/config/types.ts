@@ -117,6 +117,11 @@ export interface ConfigSnapshot {
   workloads: readonly WorkloadInfo[];
   /** Key: `vipKey(ip, port)`. Only Services bound to this waypoint. */
   byVip: ReadonlyMap<string, VipBinding>;
+  /**
+   * Every Service port, bound or not, by `hostPortKey(hostname, port)`: route backends may be
+   * Services that are not themselves bound to this waypoint.
+   */
+  byHostPort: ReadonlyMap<string, VipBinding>;
   /** IPs that are a VIP of a bound Service (for "VIP with unknown port" diagnostics). */
   boundVipIps: ReadonlySet<string>;
   /** Workload IPs whose workload-addressed traffic is bound to this waypoint. */

@@ -56,7 +56,7 @@ describe('validateConfig', () => {
 kind: Service
 metadata: {name: reviews, namespace: default}
 spec:
-  clusterIP: 127.10.0.1
+  clusterIP: 127.30.0.1
   ports: [{name: http, port: 70000}]
 ---
 apiVersion: apps/v1

@@ -94,7 +94,7 @@ describe('uriSansFromSubjectAltName', () => {
       san: 'DNS:x, URI:spiffe://td/ns/a/sa/b, IP Address:0:0:0:0:0:0:0:1, URI:https://example.com/p',
       want: ['spiffe://td/ns/a/sa/b', 'https://example.com/p'],
     },
-    { name: 'no URI entries', san: 'DNS:a.example, DNS:b.example, IP Address:10.0.0.1', want: [] },
+    { name: 'no URI entries', san: 'DNS:a.example, DNS:b.example, IP Address:127.40.0.1', want: [] },
     { name: 'email that merely contains URI:', san: 'email:URI:x@example.com', want: [] },
     {
       // Exactly what Node 20 emits for a URI SAN containing a comma, quotes and a backslash.
