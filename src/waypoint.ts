@@ -117,9 +117,14 @@ export class Waypoint {
 
   /** Graceful drain: readiness fails, GOAWAY to every HBONE session, in-flight work finishes. */
   async drain(): Promise<void> {
+    if (this.admin.draining) return;
     this.admin.ready = false;
     this.admin.draining = true;
-    await this.hbone.drain(this.#opts.drainMs ?? 5_000);
+    const drainMs = this.#opts.drainMs ?? 5_000;
+    this.#opts.logger.info({ drainMs, sessions: this.hbone.sessionCount }, 'drain started: readiness failing, GOAWAY sent');
+    this.mainInternal.drain();
+    await this.hbone.drain(drainMs);
+    this.#opts.logger.info({ sessions: this.hbone.sessionCount }, 'drain finished');
   }
 
   async close(): Promise<void> {

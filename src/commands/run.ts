@@ -96,7 +96,11 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       waypoint
         .drain()
         .then(() => waypoint.close())
-        .finally(resolve);
+        .finally(() => {
+          resolve();
+          // Anything still holding the event loop (a peer that never closes) must not keep us.
+          setTimeout(() => process.exit(0), 200).unref();
+        });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -46,6 +46,7 @@ export class MainInternal {
   #pendingH2Ctx: TunnelContext | undefined;
   readonly #deps: HttpProxyDeps;
   readonly #h2Sessions = new Set<Http2Session>();
+  #draining = false;
 
   constructor(opts: MainInternalOptions) {
     this.#opts = opts;
@@ -65,6 +66,8 @@ export class MainInternal {
         res.destroy();
         return;
       }
+      // While draining, every response closes its connection (Envoy's drain behaviour).
+      if (this.#draining) res.shouldKeepAlive = false;
       handleHttpRequest(this.#deps, ctx, 'http1', req, res);
     });
     this.#http1.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));
@@ -80,6 +83,7 @@ export class MainInternal {
       session.once('close', () => this.#h2Sessions.delete(session));
       session.setTimeout(idle, () => session.close());
       session.on('error', (err) => this.#log.debug({ err: err.message }, 'inner h2c session error'));
+      if (this.#draining) session.close();
     });
     this.#h2c.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
       const ctx = this.#ctx.get(req.stream.session as Http2Session);
@@ -193,6 +197,16 @@ export class MainInternal {
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  }
+
+  /**
+   * Draining: inner HTTP/1.1 connections close after their current response (idle ones now),
+   * inner h2c sessions get GOAWAY, so the tunnels under them can finish.
+   */
+  drain(): void {
+    this.#draining = true;
+    this.#http1.closeIdleConnections();
+    for (const s of this.#h2Sessions) if (!s.closed) s.close();
   }
 
   close(): void {

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCertDir } from '../../src/hbone/certs.js';
-import { readTlsMaterial } from '../../src/hbone/tls-source.js';
+import { pino } from 'pino';
+import { HboneClientPool } from '../../src/hbone/client-pool.js';
+import { readTlsMaterial, TlsSource } from '../../src/hbone/tls-source.js';
+import { HboneHttpClient } from '../../src/testkit/hbone-http-client.js';
 import { EchoApp, type EchoReply } from '../../src/testkit/echo-app.js';
 import { FakeZtunnel } from '../../src/testkit/fake-ztunnel.js';
 import { coreMesh } from '../helpers/core-mesh.js';
@@ -134,6 +137,52 @@ describe('waypoint run + waypoint tunnel as processes', () => {
     expect(await tunnel.stop()).toBe(0);
     expect(await wp.stop('SIGTERM')).toBe(0);
     expect(wp.logLines.some((l) => l.msg === 'draining')).toBe(true);
+  }, 30_000);
+
+  it('on SIGTERM: readiness fails, new CONNECTs are refused, in-flight requests finish, exit 0 within the drain period', async () => {
+    const host = ip('0.12');
+    const wp = new CliProcess([
+      'run',
+      '--config', join(dir, 'config'),
+      '--certs', join(dir, 'waypoint'),
+      '--hbone', `${host}:15008`,
+      '--admin', `${host}:15000`,
+      '--metrics', `${host}:15020`,
+      '--readiness', `${host}:15021`,
+      '--drain-ms', '4000',
+    ]);
+    processes.push(wp);
+    await waitForPort(host, 15021);
+    const material = await readTlsMaterial(join(dir, 'client'));
+    const logger = pino({ level: 'silent' });
+    const pool = new HboneClientPool({ tls: new TlsSource(material), trustDomains: ['cluster.local'], logger });
+    // One client per request: each its own inner connection, all in flight before the signal.
+    const clients = [1, 2, 3].map(() => new HboneHttpClient(pool, { host, port: 15008, authority: `${ip('10.1')}:80` }));
+    try {
+      const slow = Promise.all(clients.map((c, i) => c.request({ path: `/slow/${i}?delay=1500` })));
+      // Let the requests reach the echo pods.
+      await new Promise((r) => setTimeout(r, 400));
+      const signalled = Date.now();
+      wp.child.kill('SIGTERM');
+      await eventually(() => wp.logLines.some((l) => String(l.msg).startsWith('drain started')), 3000, 'drain start');
+      const ready = await request(`http://${host}:15021/healthz/ready`);
+      await ready.body.dump();
+      expect(ready.statusCode).toBe(503);
+      const fresh = new HboneClientPool({ tls: new TlsSource(material), trustDomains: ['cluster.local'], logger });
+      const refused = await fresh.connect({ address: host, port: 15008, authority: `${ip('10.1')}:80` }).then(
+        () => 'connected',
+        (e: Error) => e.message,
+      );
+      await fresh.close();
+      expect(refused).not.toBe('connected');
+      const results = await slow;
+      expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(await wp.exited).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(4000 + 1500);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await pool.close();
+    }
   }, 30_000);
 
   it('refuses to start on a broken configuration, printing each problem', async () => {
