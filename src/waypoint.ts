@@ -7,6 +7,7 @@ import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/main-internal.js';
 import { Upstreams } from './l7/upstreams.js';
 import { AccessLog } from './metrics/access-log.js';
+import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 
 export interface WaypointOptions {
@@ -38,6 +39,7 @@ export class Waypoint {
   readonly upstreams: Upstreams;
   readonly mainInternal: MainInternal;
   readonly admin: AdminServers;
+  readonly metrics: IstioMetrics;
   readonly #opts: WaypointOptions;
   hboneAddress = { address: '', port: 0 };
   #closed = false;
@@ -50,15 +52,6 @@ export class Waypoint {
     this.pool = new HboneClientPool({ tls: opts.tls, trustDomains, logger: log });
     this.upstreams = new Upstreams({ pool: this.pool, hbonePort: opts.upstreamHbonePort, logger: log });
     const snapshot = (): ConfigSnapshot => store.current;
-    this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log });
-    this.hbone = new HboneServer({
-      host: opts.hbone.host,
-      port: opts.hbone.port,
-      tls: opts.tls,
-      trustDomains,
-      logger: log,
-      handler: this.mainInternal.handler,
-    });
     this.admin = new AdminServers({
       logger: log,
       admin: opts.admin,
@@ -68,6 +61,16 @@ export class Waypoint {
       tls: opts.tls,
       drain: () => this.drain(),
       quit: () => void this.close(),
+    });
+    this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
+    this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log, metrics: this.metrics });
+    this.hbone = new HboneServer({
+      host: opts.hbone.host,
+      port: opts.hbone.port,
+      tls: opts.tls,
+      trustDomains,
+      logger: log,
+      handler: this.mainInternal.handler,
     });
   }
 
@@ -87,6 +90,7 @@ export class Waypoint {
     const wp = new Waypoint(opts, store);
     const log = opts.logger;
     for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
+    store.on('snapshot', (s) => wp.metrics.retainWorkloads(s.workloads, s.services));
     store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
     store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));
     opts.tls.on('rejected', (err: Error) => log.error({ err: err.message }, 'certificate reload failed; keeping the current certificate'));
@@ -134,6 +138,7 @@ export class Waypoint {
     this.store.close();
     this.#opts.tls.close();
     this.mainInternal.close();
+    this.metrics.close();
     await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
     await this.pool.close();
   }

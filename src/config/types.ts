@@ -1,3 +1,5 @@
+import type { DestinationPolicies, RouteTables } from '../l7/routes/types.js';
+
 /**
  * The compiled, immutable configuration snapshot the data path reads.
  *
@@ -129,6 +131,10 @@ export interface ConfigSnapshot {
   /** Every known workload by IP (telemetry: source and destination lookups). */
   workloadsByIp: ReadonlyMap<string, WorkloadInfo>;
   resources: readonly LoadedResource[];
+  /** Compiled HTTPRoute/GRPCRoute/VirtualService tables; absent until routing is compiled. */
+  routes?: RouteTables;
+  /** Compiled DestinationRules; absent until routing is compiled. */
+  destinations?: DestinationPolicies;
   /** Warnings (dangling references, skipped kinds). Errors never reach a snapshot. */
   warnings: readonly ConfigProblem[];
 }

@@ -1,90 +1,357 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders } from 'node:http2';
-import { pipeline } from 'node:stream';
+import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders } from 'node:http2';
+import { pipeline, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ConfigSnapshot } from '../config/types.js';
+import type { ConfigSnapshot, Endpoint, ServiceInfo, WorkloadInfo } from '../config/types.js';
 import { formatAuthority } from '../hbone/authority.js';
-import { HboneConnectError } from '../hbone/client-pool.js';
 import type { AccessLog, AccessRecord } from '../metrics/access-log.js';
-import type { Destination, WireProtocol } from './classify.js';
-import { endToEndRequestHeaders, endToEndResponseHeaders, type HeaderMap } from './headers.js';
-import type { RoundRobinState } from './load-balancer.js';
+import { upstreamProtocolFor, type Destination, type WireProtocol } from './classify.js';
+import { DEFAULT_TRAFFIC_POLICY, defaultServiceRule, ENCAP_RULE } from './default-route.js';
+import { forwardWithRetries, mutateHeaders, responseHeaders, type ForwardDeps, type ResolvedBackend } from './forward.js';
+import { endToEndRequestHeaders, type HeaderMap } from './headers.js';
 import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
-import { decideDefaultRoute } from './router.js';
+import { pickWeighted, redirectLocation, rewritePath } from './routes/actions.js';
+import type { BackendRef, CompiledRule, ForwardAction, RouteRequest } from './routes/types.js';
 import type { TunnelContext } from './tunnel-context.js';
-import type { UpstreamEndpoint, Upstreams } from './upstreams.js';
+import { sendAttempt, type UpstreamRequest } from './upstream-attempt.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
 
-export interface HttpProxyDeps {
-  snapshot: () => ConfigSnapshot;
-  upstreams: Upstreams;
-  rr: RoundRobinState;
-  accessLog: AccessLog;
-  logger: Logger;
+/** Decides whether a request may proceed (AuthorizationPolicy); absent = allow all. */
+export type HttpAuthorizer = (snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, req: { method: string; host: string; path: string; headers: IncomingHttpHeaders }) => { allowed: boolean; policy?: string | undefined; reason: string };
+
+/** Everything a finished request reports to telemetry. */
+export interface HttpExchangeReport {
+  rec: AccessRecord;
+  tunnel: TunnelContext;
+  destination: Destination;
+  /** The Service the request was routed to (the chosen backend), when any. */
+  service: ServiceInfo | undefined;
+  endpointWorkload: WorkloadInfo | undefined;
+  requestContentType: string | undefined;
+  grpcStatus: string | undefined;
+  requestBytes: number;
+  responseBytes: number;
 }
 
-/** What the request handler learns as it goes, for the access log. */
-interface Exchange {
-  rec: AccessRecord;
-  started: number;
-  done: boolean;
+export interface HttpProxyDeps {
+  snapshot: () => ConfigSnapshot;
+  forward: ForwardDeps;
+  accessLog: AccessLog;
+  logger: Logger;
+  authorize?: HttpAuthorizer | undefined;
+  report?: ((r: HttpExchangeReport) => void) | undefined;
+  /** Largest request body buffered so that it can be retried (larger bodies are streamed, not retried). */
+  retryBufferBytes?: number;
+}
+
+const DEFAULT_RETRY_BUFFER = 64 * 1024;
+
+/** The state of one request while it is handled. */
+class Exchange {
+  readonly started = Date.now();
+  readonly rec: AccessRecord;
+  done = false;
+  service: HttpExchangeReport['service'];
+  endpoint: Endpoint | undefined;
+  grpcStatus: string | undefined;
+  requestBodyBytes = 0;
+  responseBodyBytes = 0;
+  responseHeaderBytes = 0;
+
+  constructor(rec: AccessRecord) {
+    this.rec = rec;
+  }
+
+  flag(flag: string, details?: string): void {
+    this.rec.response_flags = this.rec.response_flags === '-' ? flag : `${this.rec.response_flags},${flag}`;
+    if (details !== undefined) this.rec.details ??= details;
+  }
 }
 
 /**
- * Proxies one HTTP request that arrived inside a tunnel: decide (route, endpoint, upstream
- * protocol), then forward over a kept-alive inner connection through HBONE, streaming both bodies
- * with backpressure.
+ * Handles one HTTP request that arrived inside a tunnel: authorize, match a route, then redirect,
+ * answer directly, or forward (weighted backend, retries, timeouts, mirrors) over HBONE,
+ * streaming both bodies with backpressure.
  */
 export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, downstream: WireProtocol, req: DownstreamRequest, res: DownstreamResponse): void {
   const h2 = downstream === 'h2c';
   const headers = req.headers;
   const rawAuthority = h2 ? headers[':authority'] : headers.host;
   const authority = typeof rawAuthority === 'string' ? rawAuthority : '';
-  const ex: Exchange = {
-    started: Date.now(),
-    done: false,
-    rec: {
-      type: 'http',
-      start_time: new Date().toISOString(),
-      duration_ms: 0,
-      method: req.method,
-      authority,
-      path: req.url,
-      protocol: h2 ? 'HTTP/2' : 'HTTP/1.1',
-      response_flags: '-',
-      bytes_received: 0,
-      bytes_sent: 0,
-      connect_authority: tunnel.authorityText,
-      chain: tunnel.chain,
-      source_principal: tunnel.peer.identity,
-      source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
-    },
-  };
+  const method = req.method ?? 'GET';
+  const path = req.url ?? '/';
   const xrid = headers['x-request-id'];
-  if (typeof xrid === 'string') ex.rec.x_request_id = xrid;
   const tp = headers.traceparent;
-  if (typeof tp === 'string') ex.rec.traceparent = tp;
-  res.once('close', () => finish(deps, ex, res));
-
-  const dest = currentDestination(deps.snapshot(), tunnel);
+  const ex = new Exchange({
+    type: 'http',
+    start_time: new Date().toISOString(),
+    duration_ms: 0,
+    method,
+    authority,
+    path,
+    protocol: h2 ? 'HTTP/2' : 'HTTP/1.1',
+    response_flags: '-',
+    bytes_received: 0,
+    bytes_sent: 0,
+    connect_authority: tunnel.authorityText,
+    chain: tunnel.chain,
+    source_principal: tunnel.peer.identity,
+    source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
+    x_request_id: typeof xrid === 'string' && xrid !== '' ? xrid : randomUUID(),
+    ...(typeof tp === 'string' ? { traceparent: tp } : {}),
+  });
+  const snap = deps.snapshot();
+  const dest = currentDestination(snap, tunnel);
+  res.once('close', () => finish(deps, ex, tunnel, dest ?? tunnel.destination, req, res));
   if (dest === undefined) {
     localReply(ex, res, LOCAL_REPLIES.noRoute, 'service no longer bound to this waypoint');
     return;
   }
-  const decision = decideDefaultRoute(dest, downstream, deps.rr);
-  ex.rec.upstream_cluster = decision.cluster;
-  if (!decision.ok) {
-    localReply(ex, res, decision.reply, 'no ready endpoint');
+
+  if (deps.authorize !== undefined) {
+    const verdict = deps.authorize(snap, tunnel, dest, { method, host: authority, path, headers });
+    if (!verdict.allowed) {
+      ex.rec.policy = verdict.policy;
+      localReply(ex, res, LOCAL_REPLIES.rbacDenied, verdict.reason);
+      return;
+    }
+  }
+
+  let rule: CompiledRule;
+  let matchedPrefix: string | undefined;
+  if (dest.kind === 'service') {
+    const table = snap.routes?.get(dest.binding.service.hostname, dest.binding.port.port);
+    if (table === undefined) rule = defaultServiceRule(dest.binding);
+    else {
+      const routeReq: RouteRequest = {
+        method,
+        path,
+        headers,
+        authority,
+        sourceNamespace: tunnel.sourceNamespace,
+        sourceLabels: tunnel.sourceWorkload?.labels,
+      };
+      const m = table.match(routeReq);
+      if (m === undefined) {
+        localReply(ex, res, LOCAL_REPLIES.noRoute, 'no route matched');
+        return;
+      }
+      rule = m.rule;
+      matchedPrefix = m.matchedPrefix;
+    }
+  } else rule = ENCAP_RULE;
+  ex.rec.route = rule.routeName === 'default' ? rule.routeName : `${rule.routeName}#${rule.ruleName}`;
+
+  const action = rule.action;
+  switch (action.kind) {
+    case 'redirect': {
+      const location = redirectLocation(action, { path, authority }, matchedPrefix);
+      const out: HeaderMap = { location, 'content-length': '0' };
+      mutateHeaders(out, rule.responseHeaders);
+      ex.rec.response_code = action.status;
+      res.writeHead(action.status, out);
+      res.end();
+      return;
+    }
+    case 'direct': {
+      if (action.flag !== undefined) ex.flag(action.flag);
+      sendBody(ex, res, action.status, action.body, rule);
+      return;
+    }
+    case 'forward':
+      void runForward(deps, ex, tunnel, dest, downstream, rule, action, matchedPrefix, req, res, authority);
+  }
+}
+
+async function runForward(
+  deps: HttpProxyDeps,
+  ex: Exchange,
+  tunnel: TunnelContext,
+  dest: Destination,
+  downstream: WireProtocol,
+  rule: CompiledRule,
+  action: ForwardAction,
+  matchedPrefix: string | undefined,
+  req: DownstreamRequest,
+  res: DownstreamResponse,
+  authority: string,
+): Promise<void> {
+  const random = deps.forward.random;
+  // Faults first (VirtualService fault injection).
+  const fault = action.fault;
+  if (fault?.delay !== undefined && random() * 100 < fault.delay.percent) {
+    ex.flag('DI');
+    await new Promise((r) => setTimeout(r, fault.delay!.ms));
+    if (res.destroyed) return;
+  }
+  if (fault?.abort !== undefined && random() * 100 < fault.abort.percent) {
+    ex.flag('FI', 'fault abort');
+    sendBody(ex, res, fault.abort.status, 'fault filter abort', rule);
     return;
   }
-  const ep: UpstreamEndpoint = { ip: decision.endpoint.ip, port: decision.endpoint.port, identity: decision.endpoint.workload?.identity };
-  ex.rec.upstream_host = formatAuthority(ep.ip, ep.port);
-  const fwd = endToEndRequestHeaders(headers);
-  const hasBody = requestHasBody(req, h2);
-  if (decision.upstream === 'http1') forwardHttp1(deps, ex, ep, req, res, authority, fwd, hasBody);
-  else forwardH2c(deps, ex, ep, req, res, authority, fwd, hasBody);
+
+  const target = resolveBackend(deps, ex, tunnel, dest, downstream, action);
+  if (target === undefined) {
+    sendBody(ex, res, 500, '', rule);
+    return;
+  }
+
+  // The upstream request: end-to-end headers, route and backend edits, rewrites.
+  const headers = endToEndRequestHeaders(req.headers);
+  headers['x-request-id'] = ex.rec.x_request_id!;
+  headers['x-forwarded-proto'] ??= 'http';
+  mutateHeaders(headers, rule.requestHeaders);
+  mutateHeaders(headers, target.backend?.requestHeaders);
+  const path = action.urlRewrite?.path === undefined ? req.url ?? '/' : rewritePath(req.url ?? '/', action.urlRewrite.path, matchedPrefix);
+  const upstreamAuthority = action.urlRewrite?.hostname ?? authority;
+
+  const hasBody = requestHasBody(req, downstream === 'h2c');
+  let body: Buffer | Readable | null = null;
+  if (hasBody) {
+    const limit = deps.retryBufferBytes ?? DEFAULT_RETRY_BUFFER;
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    const chosen = (action.retry.retries > 0 || action.mirrors.length > 0) && declared <= limit ? await readBody(req, limit) : req;
+    if (chosen === undefined) return; // the client went away while we read
+    if (Buffer.isBuffer(chosen)) ex.requestBodyBytes = chosen.length;
+    body = chosen;
+  }
+  const upstreamReq: UpstreamRequest = { method: req.method ?? 'GET', path, authority: upstreamAuthority, headers, body };
+
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  let timedOut = false;
+  const timer =
+    action.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          controller.abort();
+        }, action.timeoutMs);
+
+  for (const mirror of action.mirrors) {
+    if (mirror.target === undefined || random() * 100 >= mirror.percent || (body !== null && !Buffer.isBuffer(body))) continue;
+    shadow(deps, mirror.target.endpoints, mirror.target.port.protocol, { ...upstreamReq, headers: { ...headers }, authority: `${upstreamAuthority}-shadow` });
+  }
+
+  const result = await forwardWithRetries(deps.forward, target, action, upstreamReq, { signal: controller.signal, hashKey: hashKeyFor(target, req, tunnel) });
+  if (timer !== undefined) clearTimeout(timer);
+  ex.endpoint = result.endpoint;
+  if (result.endpoint !== undefined) ex.rec.upstream_host = formatAuthority(result.endpoint.ip, result.endpoint.port);
+  for (const f of result.flags) if (f !== 'DC' || !timedOut) ex.flag(f, result.details);
+  if (timedOut) {
+    ex.flag('UT', 'request timeout');
+    localReply(ex, res, LOCAL_REPLIES.timeout, 'request timeout');
+    return;
+  }
+  if (result.reply !== undefined) {
+    // The result's flags already carry the reply's own flag (and URX when retries ran out).
+    if (res.headersSent) {
+      if (!res.writableFinished) res.destroy();
+    } else sendBody(ex, res, result.reply.status, result.reply.body, undefined);
+    return;
+  }
+  const up = result.response;
+  if (up === undefined || res.destroyed) {
+    up?.abort();
+    return;
+  }
+  ex.rec.response_code = up.status;
+  const grpc = up.headers['grpc-status'];
+  if (typeof grpc === 'string') ex.grpcStatus = grpc;
+  const outHeaders = responseHeaders(up.headers, rule.responseHeaders, target.backend?.responseHeaders);
+  res.writeHead(up.status, outHeaders);
+  up.onTrailers((t) => {
+    const g = t['grpc-status'];
+    if (typeof g === 'string') ex.grpcStatus = g;
+    (res as ServerResponse).addTrailers(responseHeaders(t) as Record<string, string>);
+  });
+  up.body.on('data', (c: Buffer) => {
+    ex.responseBodyBytes += c.length;
+  });
+  pipeline(up.body, res, (err) => {
+    if (err && !res.destroyed) {
+      ex.flag('UR', `upstream body: ${err.message}`);
+      res.destroy();
+    }
+  });
+}
+
+/** Picks the weighted backend and what it resolves to; replies and returns undefined on failure. */
+function resolveBackend(deps: HttpProxyDeps, ex: Exchange, tunnel: TunnelContext, dest: Destination, downstream: WireProtocol, action: ForwardAction): ResolvedBackend | undefined {
+  if (dest.kind === 'workload') {
+    ex.rec.upstream_cluster = 'encap';
+    const endpoint: Endpoint = { ip: dest.workload.ip, port: dest.port, workload: dest.workload, ready: true };
+    return { cluster: 'encap', binding: undefined, endpoints: [endpoint], policy: DEFAULT_TRAFFIC_POLICY, protocol: downstream, backend: undefined };
+  }
+  const backend: BackendRef | undefined = action.totalWeight > 0 ? pickWeighted(action.backends, action.totalWeight, deps.forward.random) : undefined;
+  if (backend === undefined) {
+    ex.flag('NC', 'every backend has weight 0');
+    return undefined;
+  }
+  ex.rec.upstream_cluster = backend.cluster;
+  const binding = backend.target;
+  if (binding === undefined) {
+    ex.flag('NC', backend.missingReason ?? 'backend does not exist');
+    return undefined;
+  }
+  ex.service = binding.service;
+  const snap = deps.snapshot();
+  const dp = snap.destinations?.forCluster(binding.service.hostname, binding.port.port, backend.subset);
+  let endpoints = binding.endpoints;
+  if (dp?.subsetLabels !== undefined) {
+    const labels = dp.subsetLabels;
+    endpoints = endpoints.filter((e) => e.workload !== undefined && Object.entries(labels).every(([k, v]) => e.workload!.labels[k] === v));
+  }
+  void tunnel;
+  return {
+    cluster: backend.cluster,
+    binding,
+    endpoints,
+    policy: dp?.policy ?? DEFAULT_TRAFFIC_POLICY,
+    protocol: upstreamProtocolFor(binding.port.protocol, downstream),
+    backend,
+  };
+}
+
+/** Consistent-hash key for the cluster's load balancer, when it hashes. */
+function hashKeyFor(target: ResolvedBackend, req: DownstreamRequest, tunnel: TunnelContext): string | undefined {
+  const lb = target.policy.loadBalancer;
+  if (lb.kind !== 'CONSISTENT_HASH') return undefined;
+  if (lb.header !== undefined) {
+    const v = req.headers[lb.header.toLowerCase()];
+    return Array.isArray(v) ? v.join(',') : v;
+  }
+  if (lb.cookie !== undefined) {
+    const cookies = req.headers.cookie ?? '';
+    const m = new RegExp(`(?:^|;\\s*)${lb.cookie.name.replace(/[^A-Za-z0-9_-]/g, '')}=([^;]*)`).exec(cookies);
+    return m?.[1];
+  }
+  if (lb.queryParameter !== undefined) {
+    const q = (req.url ?? '').split('?')[1];
+    return q === undefined ? undefined : (new URLSearchParams(q).get(lb.queryParameter) ?? undefined);
+  }
+  if (lb.sourceIp === true) return tunnel.peer.address;
+  return undefined;
+}
+
+/** Fire-and-forget copy of a request (RequestMirror / VirtualService mirror). */
+function shadow(deps: HttpProxyDeps, endpoints: readonly Endpoint[], protocol: Parameters<typeof upstreamProtocolFor>[0], req: UpstreamRequest): void {
+  const ready = endpoints.filter((e) => e.ready);
+  const ep = ready[Math.floor(deps.forward.random() * ready.length)];
+  if (ep === undefined) return;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 30_000);
+  void sendAttempt(deps.forward.upstreams, { ip: ep.ip, port: ep.port, identity: ep.workload?.identity }, upstreamProtocolFor(protocol, 'http1'), req, { signal: controller.signal }).then((r) => {
+    if (r.ok) {
+      r.body.resume();
+      r.body.once('close', () => clearTimeout(timer));
+    } else clearTimeout(timer);
+  });
 }
 
 /** Re-reads a service destination from the current snapshot so endpoint changes apply at once. */
@@ -103,160 +370,102 @@ function requestHasBody(req: DownstreamRequest, h2: boolean): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
-function forwardHttp1(
-  deps: HttpProxyDeps,
-  ex: Exchange,
-  ep: UpstreamEndpoint,
-  req: DownstreamRequest,
-  res: DownstreamResponse,
-  authority: string,
-  fwd: HeaderMap,
-  hasBody: boolean,
-): void {
-  fwd.host = authority;
-  const abort = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) abort.abort();
-  });
-  deps.upstreams
-    .http1(ep)
-    .request({
-      method: req.method ?? 'GET',
-      path: req.url ?? '/',
-      headers: fwd,
-      body: hasBody ? req : null,
-      signal: abort.signal,
-    })
-    .then(
-      (up) => {
-        if (res.destroyed) {
-          up.body.destroy();
-          return;
-        }
-        ex.rec.response_code = up.statusCode;
-        res.writeHead(up.statusCode, endToEndResponseHeaders(up.headers));
-        pipeline(up.body, res, (err) => {
-          if (err && !res.destroyed) {
-            setFlag(ex, 'UC', `upstream body: ${err.message}`);
-            res.destroy();
-          }
-        });
-      },
-      (err: Error & { code?: string }) => upstreamFailed(ex, res, err, abort.signal.aborted),
-    );
-}
-
-function forwardH2c(
-  deps: HttpProxyDeps,
-  ex: Exchange,
-  ep: UpstreamEndpoint,
-  req: DownstreamRequest,
-  res: DownstreamResponse,
-  authority: string,
-  fwd: HeaderMap,
-  hasBody: boolean,
-): void {
-  deps.upstreams.h2c(ep).then(
-    (session) => {
-      if (res.destroyed) return;
-      const reqHeaders: http2.OutgoingHttpHeaders = {
-        ...fwd,
-        ':method': req.method ?? 'GET',
-        ':path': req.url ?? '/',
-        ':scheme': 'http',
-        ':authority': authority,
-      };
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = session.request(reqHeaders, { endStream: !hasBody });
-      } catch (err) {
-        upstreamFailed(ex, res, err as Error, false);
+/** Reads a small body whole (so it can be retried); undefined if the client went away. */
+function readBody(req: DownstreamRequest, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.destroy(new Error('request body larger than declared'));
         return;
       }
-      res.once('close', () => {
-        if (!res.writableFinished && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      });
-      if (hasBody) {
-        pipeline(req, stream, (err) => {
-          if (err && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-        });
-      }
-      stream.on('error', () => undefined);
-      stream.once('response', (h: IncomingHttpHeaders) => {
-        const status = Number(h[':status']);
-        if (status < 200) return;
-        ex.rec.response_code = status;
-        res.writeHead(status, endToEndResponseHeaders(h));
-        stream.on('trailers', (t: IncomingHttpHeaders) => res.addTrailers(endToEndResponseHeaders(t) as Record<string, string>));
-        pipeline(stream, res, (err) => {
-          if (err && !res.destroyed) {
-            setFlag(ex, 'UR', `upstream stream: ${err.message}`);
-            res.destroy();
-          }
-        });
-      });
-      stream.once('close', () => {
-        if (!res.headersSent && !res.destroyed) {
-          const code = stream.rstCode;
-          localReply(ex, res, code === http2.constants.NGHTTP2_REFUSED_STREAM ? LOCAL_REPLIES.remoteReset : LOCAL_REPLIES.connectionTermination, `upstream stream closed before headers (code ${code ?? 'none'})`);
-        }
-      });
-    },
-    (err: Error) => upstreamFailed(ex, res, err, false),
-  );
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', () => resolve(undefined));
+    req.once('close', () => {
+      if (!req.readableEnded) resolve(undefined);
+    });
+  });
 }
 
-/** Maps an upstream failure before response headers to Envoy's reply and flag. */
-export function replyForUpstreamError(err: Error & { code?: string }): LocalReply {
-  if (err instanceof HboneConnectError) return LOCAL_REPLIES.connectFailure;
-  switch (err.code) {
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return LOCAL_REPLIES.timeout;
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-    case 'ECONNRESET':
-    case 'ERR_TUNNEL_RESET':
-      return LOCAL_REPLIES.connectionTermination;
-    default:
-      return LOCAL_REPLIES.connectionTermination;
-  }
-}
-
-function upstreamFailed(ex: Exchange, res: DownstreamResponse, err: Error & { code?: string }, downstreamGone: boolean): void {
-  if (downstreamGone || res.destroyed) {
-    setFlag(ex, 'DC', 'downstream closed');
-    return;
-  }
-  const reply = replyForUpstreamError(err);
-  if (res.headersSent) {
-    setFlag(ex, reply.flag, err.message);
-    res.destroy();
-    return;
-  }
-  localReply(ex, res, reply, err.message);
-}
-
-function setFlag(ex: Exchange, flag: string, details: string): void {
-  ex.rec.response_flags = ex.rec.response_flags === '-' ? flag : `${ex.rec.response_flags},${flag}`;
-  ex.rec.details ??= details;
+function sendBody(ex: Exchange, res: DownstreamResponse, status: number, text: string, rule: CompiledRule | undefined): void {
+  ex.rec.response_code = status;
+  if (res.headersSent || res.destroyed) return;
+  const body = Buffer.from(text);
+  const out: HeaderMap = { 'content-type': 'text/plain', 'content-length': String(body.length) };
+  if (rule !== undefined) mutateHeaders(out, rule.responseHeaders);
+  ex.responseBodyBytes = body.length;
+  res.writeHead(status, out);
+  res.end(body);
 }
 
 /** Sends an Envoy-style local reply. */
 function localReply(ex: Exchange, res: DownstreamResponse, reply: LocalReply, details: string): void {
-  setFlag(ex, reply.flag, details);
-  ex.rec.response_code = reply.status;
-  if (res.headersSent || res.destroyed) return;
-  const body = Buffer.from(reply.body);
-  res.writeHead(reply.status, { 'content-type': 'text/plain', 'content-length': body.length });
-  res.end(body);
+  ex.flag(reply.flag, details);
+  if (res.headersSent) {
+    if (!res.writableFinished) res.destroy();
+    return;
+  }
+  sendBody(ex, res, reply.status, reply.body, undefined);
 }
 
-function finish(deps: HttpProxyDeps, ex: Exchange, res: DownstreamResponse): void {
+function headerBytes(raw: readonly string[]): number {
+  let n = 0;
+  for (const s of raw) n += s.length + 2;
+  return n;
+}
+
+const socketBytesSeen = new WeakMap<object, number>();
+
+/**
+ * Request bytes received, headers included (Envoy counts wire bytes). HTTP/1.1: the inner
+ * connection's byte count since the previous request (requests on a connection are sequential).
+ * h2c: the header block plus the declared or buffered body length (the stream is not metered, to
+ * keep the body's flow untouched).
+ */
+function requestWireBytes(ex: Exchange, req: DownstreamRequest): number {
+  const socket = req.socket as { bytesRead?: number } | null | undefined;
+  if (req.httpVersionMajor === 1 && socket != null && typeof socket.bytesRead === 'number') {
+    const before = socketBytesSeen.get(socket) ?? 0;
+    socketBytesSeen.set(socket, socket.bytesRead);
+    return socket.bytesRead - before;
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  return headerBytes(req.rawHeaders) + Math.max(ex.requestBodyBytes, Number.isFinite(declared) ? declared : 0);
+}
+
+function finish(deps: HttpProxyDeps, ex: Exchange, tunnel: TunnelContext, dest: Destination, req: DownstreamRequest, res: DownstreamResponse): void {
   if (ex.done) return;
   ex.done = true;
-  if (!res.writableFinished && ex.rec.response_flags === '-') setFlag(ex, 'DC', 'downstream closed before the response completed');
+  if (!res.writableFinished && ex.rec.response_flags === '-') ex.flag('DC', 'downstream closed before the response completed');
   ex.rec.duration_ms = Date.now() - ex.started;
+  if (!res.headersSent) ex.rec.response_code = 0;
   ex.rec.response_code ??= 0;
+  const requestBytes = requestWireBytes(ex, req);
+  const responseBytes = ex.responseBodyBytes + estimateResponseHead(res);
+  ex.rec.bytes_received = requestBytes;
+  ex.rec.bytes_sent = responseBytes;
   deps.accessLog.write(ex.rec);
+  deps.report?.({
+    rec: ex.rec,
+    tunnel,
+    destination: dest,
+    service: ex.service ?? (dest.kind === 'service' ? dest.binding.service : undefined),
+    endpointWorkload: ex.endpoint?.workload,
+    requestContentType: typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined,
+    grpcStatus: ex.grpcStatus,
+    requestBytes,
+    responseBytes,
+  });
+}
+
+function estimateResponseHead(res: DownstreamResponse): number {
+  if (!res.headersSent) return 0;
+  let n = 17;
+  const h = res.getHeaders();
+  for (const k in h) n += k.length + String(h[k]).length + 4;
+  return n;
 }

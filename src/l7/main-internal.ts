@@ -7,11 +7,15 @@ import type { ConfigSnapshot } from '../config/types.js';
 import type { TunnelHandler, TunnelRequest, TunnelVerdict } from '../hbone/server.js';
 import { StreamSocket } from '../hbone/stream-socket.js';
 import type { AccessLog } from '../metrics/access-log.js';
+import type { IstioMetrics } from '../metrics/istio-metrics.js';
 import { chainName, classifyDestination, type Destination } from './classify.js';
-import { handleHttpRequest, type HttpProxyDeps } from './http-proxy.js';
+import { handleHttpRequest, type HttpAuthorizer, type HttpExchangeReport, type HttpProxyDeps } from './http-proxy.js';
 import { RoundRobinState } from './load-balancer.js';
 import { SNIFF_LIMIT, sniffProtocol, type SniffResult } from './sniff.js';
-import { relayTcp } from './tcp-relay.js';
+import { relayTcp, type TcpRelayDeps } from './tcp-relay.js';
+import { RoundRobinClusters } from './cluster-runtime.js';
+import type { ClusterRuntime } from './forward.js';
+import { sourceOf } from './source.js';
 import type { TunnelContext } from './tunnel-context.js';
 import type { Upstreams } from './upstreams.js';
 
@@ -26,6 +30,31 @@ export interface MainInternalOptions {
   maxHeaderBytes?: number;
   /** Idle time after which an inner HTTP connection is closed. */
   idleTimeoutMs?: number;
+  /** Endpoint choice, limits and outlier detection per cluster (default: plain round robin). */
+  clusters?: ClusterRuntime;
+  /** Random source for weights, faults and mirrors (tests pass a seeded one). */
+  random?: () => number;
+  authorize?: HttpAuthorizer;
+  /** Istio standard metrics; absent in tests that do not look at them. */
+  metrics?: IstioMetrics;
+}
+
+/** Turns a finished exchange into an `istio_requests_total` & co. observation. */
+function httpReporter(metrics: IstioMetrics): (r: HttpExchangeReport) => void {
+  return (r) =>
+    metrics.recordHttp({
+      sourceWorkload: r.tunnel.sourceWorkload,
+      sourcePrincipal: r.tunnel.peer.identity,
+      destinationWorkload: r.endpointWorkload,
+      destinationService: r.service,
+      requestContentType: r.requestContentType,
+      responseCode: r.rec.response_code,
+      responseTrailers: r.grpcStatus === undefined ? undefined : { 'grpc-status': r.grpcStatus },
+      responseFlags: r.rec.response_flags,
+      durationMs: r.rec.duration_ms,
+      requestBytes: r.requestBytes,
+      responseBytes: r.responseBytes,
+    });
 }
 
 const DEFAULT_SNIFF_TIMEOUT_MS = 5_000;
@@ -45,13 +74,22 @@ export class MainInternal {
   readonly #ctx = new WeakMap<object, TunnelContext>();
   #pendingH2Ctx: TunnelContext | undefined;
   readonly #deps: HttpProxyDeps;
+  readonly #tcpDeps: TcpRelayDeps;
   readonly #h2Sessions = new Set<Http2Session>();
   #draining = false;
 
   constructor(opts: MainInternalOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ listener: 'main_internal' });
-    this.#deps = { snapshot: opts.snapshot, upstreams: opts.upstreams, rr: new RoundRobinState(), accessLog: opts.accessLog, logger: this.#log };
+    this.#deps = {
+      snapshot: opts.snapshot,
+      forward: { upstreams: opts.upstreams, clusters: opts.clusters ?? new RoundRobinClusters(), random: opts.random ?? Math.random },
+      accessLog: opts.accessLog,
+      logger: this.#log,
+      authorize: opts.authorize,
+      report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
+    };
+    this.#tcpDeps = { upstreams: opts.upstreams, rr: new RoundRobinState(), accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
     const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
     this.#http1 = http.createServer({
@@ -104,8 +142,11 @@ export class MainInternal {
   };
 
   #open(req: TunnelRequest, dest: Destination, stream: ServerHttp2Stream): void {
+    const source = sourceOf(this.#opts.snapshot(), req.peer);
     const ctx: TunnelContext = {
       peer: req.peer,
+      sourceWorkload: source.workload,
+      sourceNamespace: source.namespace,
       authority: req.authority,
       authorityText: req.authorityText,
       key: vipKey(req.authority.ip, req.authority.port),
@@ -114,7 +155,7 @@ export class MainInternal {
     };
     if (dest.mode === 'tcp') {
       ctx.chain = chainName(dest, 'tcp');
-      relayTcp(this.#deps, ctx, this.#socket(ctx, stream));
+      relayTcp(this.#tcpDeps, ctx, this.#socket(ctx, stream));
       return;
     }
     this.#sniff(stream, dest.mode === 'http', (result, prefix) => {
@@ -122,7 +163,7 @@ export class MainInternal {
       // On an HTTP port anything that is not h2c goes to the HTTP/1.1 codec, which answers 400.
       if (result === 'tcp' && dest.mode === 'sniff') {
         ctx.chain = chainName(dest, 'tcp');
-        relayTcp(this.#deps, ctx, socket);
+        relayTcp(this.#tcpDeps, ctx, socket);
         return;
       }
       ctx.chain = chainName(dest, 'http');

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { formatAuthority } from '../hbone/authority.js';
 import { StreamSocket } from '../hbone/stream-socket.js';
 import type { AccessLog, AccessRecord } from '../metrics/access-log.js';
+import { TcpReporter, type IstioMetrics } from '../metrics/istio-metrics.js';
+import type { Endpoint } from '../config/types.js';
 import type { RoundRobinState } from './load-balancer.js';
 import { decideDefaultRoute } from './router.js';
 import type { TunnelContext } from './tunnel-context.js';
@@ -12,6 +14,7 @@ export interface TcpRelayDeps {
   rr: RoundRobinState;
   accessLog: AccessLog;
   logger: Logger;
+  metrics?: IstioMetrics | undefined;
 }
 
 /**
@@ -39,9 +42,26 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     rec.response_flags = f;
     rec.details = details;
   };
+  let endpoint: Endpoint | undefined;
+  const dest = tunnel.destination;
+  const reporter =
+    deps.metrics === undefined
+      ? undefined
+      : new TcpReporter(deps.metrics, {
+          labels: () => ({
+            sourceWorkload: tunnel.sourceWorkload,
+            sourcePrincipal: tunnel.peer.identity,
+            destinationWorkload: endpoint?.workload,
+            destinationService: dest.kind === 'service' ? dest.binding.service : undefined,
+            responseFlags: rec.response_flags,
+          }),
+          bytesReceived: () => down.bytesRead,
+          bytesSent: () => down.bytesWritten,
+        });
   down.on('error', (err) => flag('DC', err.message));
   down.once('close', () => {
     if (!connected) flag('DC', 'downstream closed before the upstream connected');
+    reporter?.close();
     rec.duration_ms = Date.now() - started;
     rec.bytes_received = down.bytesRead;
     rec.bytes_sent = down.bytesWritten;
@@ -56,6 +76,7 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     return;
   }
   const ep = decision.endpoint;
+  endpoint = ep;
   rec.upstream_host = formatAuthority(ep.ip, ep.port);
   deps.upstreams.tunnel({ ip: ep.ip, port: ep.port, identity: ep.workload?.identity }).then(
     (stream) => {

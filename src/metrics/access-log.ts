@@ -23,6 +23,10 @@ export interface AccessRecord {
   source_principal: string;
   source_address: string;
   x_request_id?: string;
+  /** The route (and rule) that decided, `default` when none is attached. */
+  route?: string;
+  /** The AuthorizationPolicy that decided a denial. */
+  policy?: string | undefined;
   traceparent?: string;
   /** Why a local reply or close happened, when one did. */
   details?: string;

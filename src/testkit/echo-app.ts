@@ -38,7 +38,8 @@ export interface EchoReply {
 /**
  * An echo workload for tests and the demo. Every HTTP request is answered with JSON describing
  * what arrived. Query options: `status=N` sets the status, `size=N` appends N bytes of filler
- * (`x`) in a `filler` field, `delay=MS` waits before answering.
+ * (`x`) in a `filler` field, `delay=MS` waits before answering, `raw=N` answers N bytes of plain
+ * text instead of JSON.
  */
 export class EchoApp {
   readonly #opts: EchoAppOptions;
@@ -99,6 +100,23 @@ export class EchoApp {
     });
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://echo');
+      const ct = req.headers['content-type'];
+      if (typeof ct === 'string' && ct.startsWith('application/grpc')) {
+        // A gRPC-shaped answer: one empty message, status in trailers (x-echo-grpc-status picks it).
+        const status = String(req.headers['x-echo-grpc-status'] ?? '0');
+        res.writeHead(200, { 'content-type': 'application/grpc', 'x-echo-pod': this.#opts.pod });
+        res.addTrailers({ 'grpc-status': status, 'grpc-message': status === '0' ? 'OK' : 'echo error' });
+        res.end(Buffer.from([0, 0, 0, 0, 0]));
+        return;
+      }
+      const rawSize = url.searchParams.get('raw');
+      if (rawSize !== null) {
+        // A fixed-size plain body (benchmarks): no JSON work on the backend.
+        const body = filler(Math.min(Number(rawSize) || 0, 64 * 1024 * 1024));
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, 'x-echo-pod': this.#opts.pod });
+        res.end(body);
+        return;
+      }
       const conn = socket === undefined ? undefined : this.#perConnection.get(socket);
       if (conn !== undefined) conn.count++;
       const h2 = req.httpVersionMajor === 2;
@@ -135,4 +153,15 @@ export class EchoApp {
     const close = (server: net.Server): Promise<void> => new Promise((resolve) => server.close(() => resolve()));
     await Promise.all([close(this.#http), this.#tcp === undefined ? Promise.resolve() : close(this.#tcp)]);
   }
+}
+
+const fillers = new Map<number, Buffer>();
+/** Cached filler bodies, so a benchmark backend does not allocate per request. */
+function filler(n: number): Buffer {
+  let b = fillers.get(n);
+  if (b === undefined) {
+    b = Buffer.alloc(n, 'x');
+    if (fillers.size < 16) fillers.set(n, b);
+  }
+  return b;
 }

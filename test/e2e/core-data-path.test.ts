@@ -191,7 +191,8 @@ describe('errors on the wire', () => {
     expect(res.status).toBe(503);
     expect(res.body.toString()).toBe('upstream connect error or disconnect/reset before headers. reset reason: connection failure');
     const line = await eventually(() => accessLines().find((l) => l.path === '/refused'));
-    expect(line.response_flags).toBe('UF');
+    // Istio's default retry policy retried the connect failure, then gave up.
+    expect(line.response_flags).toBe('UF,URX');
   });
 
   it('503 UF when the destination presents the wrong identity', async () => {
@@ -200,7 +201,7 @@ describe('errors on the wire', () => {
     await c.close();
     expect(res.status).toBe(503);
     const line = await eventually(() => accessLines().find((l) => l.path === '/imposter'));
-    expect(line.response_flags).toBe('UF');
+    expect(line.response_flags).toBe('UF,URX');
     expect(String(line.details)).toContain('someone-else');
   });
 

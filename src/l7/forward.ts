@@ -1,0 +1,169 @@
+import type { IncomingHttpHeaders } from 'node:http2';
+
+import type { Endpoint, VipBinding } from '../config/types.js';
+import { formatAuthority } from '../hbone/authority.js';
+import type { WireProtocol } from './classify.js';
+import { endToEndResponseHeaders, type HeaderMap } from './headers.js';
+import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
+import { backoffMs, isRetriable, type AttemptOutcome } from './retry.js';
+import type { BackendRef, ForwardAction, HeaderMutation, TrafficPolicy } from './routes/types.js';
+import { sendAttempt, type AttemptFailure, type AttemptResult, type UpstreamRequest } from './upstream-attempt.js';
+import type { Upstreams } from './upstreams.js';
+
+/** The per-cluster runtime the forwarder needs: endpoint choice, limits, outlier feedback. */
+export interface ClusterRuntime {
+  pick(cluster: string, endpoints: readonly Endpoint[], policy: TrafficPolicy, ctx: { hashKey?: string | undefined; exclude?: ReadonlySet<string> | undefined }): Endpoint | undefined;
+  /** Reserves a request slot; undefined when the circuit breaker is open (503 UO). */
+  acquire(cluster: string, policy: TrafficPolicy, retry: boolean): (() => void) | undefined;
+  /** Feeds an attempt's outcome to outlier detection. */
+  report(cluster: string, endpointKey: string, outcome: 'success' | '5xx' | 'gateway-error' | 'connect-failure'): void;
+}
+
+/** What the chosen backend resolves to for this request. */
+export interface ResolvedBackend {
+  /** `inbound-vip|<port>|http[/<subset>]|<host>`, or `encap` for workload-addressed traffic. */
+  cluster: string;
+  /** The backend Service port, when the backend is a Service. */
+  binding: VipBinding | undefined;
+  endpoints: readonly Endpoint[];
+  policy: TrafficPolicy;
+  protocol: WireProtocol;
+  backend: BackendRef | undefined;
+}
+
+/** How a forward ended, for the access log and metrics. */
+export interface ForwardResult {
+  /** Set when a local reply must be sent instead of an upstream response. */
+  reply?: LocalReply;
+  /** Flags to report (URX, UF, UT, UO, ...). */
+  flags: string[];
+  details?: string;
+  response?: Extract<AttemptResult, { ok: true }>;
+  endpoint?: Endpoint;
+  attempts: number;
+}
+
+export interface ForwardDeps {
+  upstreams: Upstreams;
+  clusters: ClusterRuntime;
+  random: () => number;
+}
+
+const FAILURE_REPLY: Record<Exclude<AttemptFailure, 'cancelled'>, LocalReply> = {
+  'connect-failure': LOCAL_REPLIES.connectFailure,
+  'refused-stream': LOCAL_REPLIES.remoteReset,
+  reset: LOCAL_REPLIES.connectionTermination,
+  timeout: LOCAL_REPLIES.timeout,
+};
+
+function outlierOutcome(o: AttemptOutcome): 'success' | '5xx' | 'gateway-error' | 'connect-failure' {
+  if (o.kind === 'failure') return o.failure === 'timeout' ? 'gateway-error' : 'connect-failure';
+  if (o.status >= 502 && o.status <= 504) return 'gateway-error';
+  return o.status >= 500 ? '5xx' : 'success';
+}
+
+function grpcStatusOf(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const v = headers['grpc-status'];
+  return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+/**
+ * Runs the attempts of one forwarded request: endpoint choice (never the same host twice when
+ * another is available), circuit breaking, per-try timeouts, retries with backoff, outlier
+ * feedback. Resolves with the response to relay or the local reply to send. Whole-request
+ * timeouts are the caller's, through `signal`.
+ */
+export async function forwardWithRetries(
+  deps: ForwardDeps,
+  target: ResolvedBackend,
+  action: Pick<ForwardAction, 'retry' | 'backendTimeoutMs'>,
+  req: UpstreamRequest,
+  opts: { signal: AbortSignal; hashKey?: string | undefined },
+): Promise<ForwardResult> {
+  const { retry } = action;
+  // A streamed body can be sent once only: retries need it buffered.
+  const maxAttempts = req.body === null || Buffer.isBuffer(req.body) ? 1 + retry.retries : 1;
+  const perTry = action.backendTimeoutMs ?? retry.perTryTimeoutMs;
+  const tried = new Set<string>();
+  const flags: string[] = [];
+  const cluster = target.cluster;
+  let last: { outcome: AttemptOutcome; result: AttemptResult; endpoint: Endpoint } | undefined;
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    if (opts.signal.aborted) break;
+    const endpoint = deps.clusters.pick(cluster, target.endpoints, target.policy, {
+      hashKey: opts.hashKey,
+      exclude: retry.avoidPreviousHosts && tried.size > 0 ? tried : undefined,
+    });
+    if (endpoint === undefined) {
+      if (last === undefined) return { reply: LOCAL_REPLIES.noHealthyUpstream, flags: ['UH'], details: 'no healthy endpoint', attempts: attempt };
+      break;
+    }
+    const release = deps.clusters.acquire(cluster, target.policy, attempt > 0);
+    if (release === undefined) {
+      if (last === undefined) return { reply: LOCAL_REPLIES.overflow, flags: ['UO'], details: 'circuit breaker open', attempts: attempt, endpoint };
+      break;
+    }
+    const key = formatAuthority(endpoint.ip, endpoint.port);
+    tried.add(key);
+    const result = await sendAttempt(
+      deps.upstreams,
+      { ip: endpoint.ip, port: endpoint.port, identity: endpoint.workload?.identity },
+      target.protocol,
+      req,
+      { signal: opts.signal, timeoutMs: perTry },
+    );
+    const outcome: AttemptOutcome = result.ok
+      ? { kind: 'response', status: result.status, grpcStatus: grpcStatusOf(result.headers) }
+      : { kind: 'failure', failure: result.failure };
+    if (result.ok) result.body.once('close', release);
+    else release();
+    if (!(outcome.kind === 'failure' && outcome.failure === 'cancelled')) deps.clusters.report(cluster, key, outlierOutcome(outcome));
+    last = { outcome, result, endpoint };
+    const retriable = isRetriable(retry, outcome);
+    if (!retriable) break;
+    if (attempt + 1 >= maxAttempts) {
+      if (retry.retries > 0 && maxAttempts > 1) flags.push('URX');
+      break;
+    }
+    // Discard the retriable response and try again after a backoff.
+    if (result.ok) result.abort();
+    await sleep(backoffMs(retry, attempt + 1, deps.random), opts.signal);
+  }
+  if (last === undefined) return { reply: LOCAL_REPLIES.timeout, flags: ['UT'], details: 'request timeout', attempts: 0 };
+  const attempts = tried.size;
+  if (last.result.ok) return { flags, response: last.result, endpoint: last.endpoint, attempts };
+  const failure = last.result.failure;
+  if (failure === 'cancelled') return { flags: [...flags, 'DC'], details: 'cancelled', endpoint: last.endpoint, attempts };
+  const reply = FAILURE_REPLY[failure];
+  return { reply, flags: [reply.flag, ...flags], details: last.result.error.message, endpoint: last.endpoint, attempts };
+}
+
+/** Applies header edits in place: set, then add, then remove (names lower-case). */
+export function mutateHeaders(headers: HeaderMap, m: HeaderMutation | undefined): void {
+  if (m === undefined) return;
+  for (const [name, value] of m.set) headers[name] = value;
+  for (const [name, value] of m.add) {
+    const prev = headers[name];
+    headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  for (const name of m.remove) delete headers[name];
+}
+
+/** Response headers to send downstream: end-to-end only, then the route's and backend's edits. */
+export function responseHeaders(upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>, ...mutations: Array<HeaderMutation | undefined>): HeaderMap {
+  const out = endToEndResponseHeaders(upstream) as HeaderMap;
+  for (const m of mutations) mutateHeaders(out, m);
+  return out;
+}
+

@@ -1,0 +1,156 @@
+import http2, { type IncomingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { HboneConnectError } from '../hbone/client-pool.js';
+import type { WireProtocol } from './classify.js';
+import type { HeaderMap } from './headers.js';
+import type { UpstreamEndpoint, Upstreams } from './upstreams.js';
+
+/** One request as sent upstream. `body` is a Buffer when it may be replayed (retries). */
+export interface UpstreamRequest {
+  method: string;
+  path: string;
+  authority: string;
+  headers: HeaderMap;
+  body: Buffer | Readable | null;
+}
+
+/** Why an attempt produced no response, in Envoy's retry-on vocabulary. */
+export type AttemptFailure = 'connect-failure' | 'refused-stream' | 'reset' | 'timeout' | 'cancelled';
+
+export type AttemptResult =
+  | {
+      ok: true;
+      status: number;
+      headers: Record<string, string | string[] | undefined>;
+      body: Readable;
+      /** Registers a listener for response trailers (h2c); called before the body ends. */
+      onTrailers(cb: (trailers: IncomingHttpHeaders) => void): void;
+      /** Stops the upstream exchange (the client went away or a timeout fired). */
+      abort(): void;
+    }
+  | { ok: false; failure: AttemptFailure; error: Error };
+
+/** Classifies an error from the upstream side before response headers. */
+export function classifyUpstreamError(err: Error & { code?: string }, timedOut: boolean): AttemptFailure {
+  if (timedOut) return 'timeout';
+  if (err instanceof HboneConnectError) return err.refusedStream ? 'refused-stream' : 'connect-failure';
+  if (err.name === 'AbortError' || err.code === 'UND_ERR_ABORTED') return 'cancelled';
+  return 'reset';
+}
+
+/**
+ * Sends one attempt to one endpoint and resolves when response headers arrive or the attempt
+ * fails. `timeoutMs` bounds the wait for response headers (a per-try timeout); the caller owns
+ * the overall deadline through `signal`.
+ */
+export function sendAttempt(
+  upstreams: Upstreams,
+  ep: UpstreamEndpoint,
+  protocol: WireProtocol,
+  req: UpstreamRequest,
+  opts: { signal: AbortSignal; timeoutMs?: number | undefined },
+): Promise<AttemptResult> {
+  return protocol === 'http1' ? attemptHttp1(upstreams, ep, req, opts) : attemptH2c(upstreams, ep, req, opts);
+}
+
+function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: AbortSignal; timeoutMs?: number | undefined }): Promise<AttemptResult> {
+  const abort = new AbortController();
+  let timedOut = false;
+  const onOuterAbort = (): void => abort.abort();
+  opts.signal.addEventListener('abort', onOuterAbort, { once: true });
+  const timer =
+    opts.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          abort.abort();
+        }, opts.timeoutMs);
+  const cleanup = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    opts.signal.removeEventListener('abort', onOuterAbort);
+  };
+  const headers: HeaderMap = { ...req.headers, host: req.authority };
+  return upstreams
+    .http1(ep)
+    .request({ method: req.method, path: req.path, headers, body: req.body, signal: abort.signal })
+    .then(
+      (up): AttemptResult => {
+        if (timer !== undefined) clearTimeout(timer);
+        up.body.once('close', cleanup);
+        return {
+          ok: true,
+          status: up.statusCode,
+          headers: up.headers,
+          body: up.body,
+          onTrailers: () => undefined,
+          abort: () => abort.abort(),
+        };
+      },
+      (err: Error & { code?: string }): AttemptResult => {
+        cleanup();
+        return { ok: false, failure: opts.signal.aborted && !timedOut ? 'cancelled' : classifyUpstreamError(err, timedOut), error: err };
+      },
+    );
+}
+
+function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: AbortSignal; timeoutMs?: number | undefined }): Promise<AttemptResult> {
+  return upstreams.h2c(ep).then(
+    (session) =>
+      new Promise<AttemptResult>((resolve) => {
+        let settled = false;
+        let timedOut = false;
+        let stream: http2.ClientHttp2Stream;
+        const hasBody = req.body !== null;
+        try {
+          stream = session.request(
+            { ...req.headers, ':method': req.method, ':path': req.path, ':scheme': 'http', ':authority': req.authority },
+            { endStream: !hasBody },
+          );
+        } catch (err) {
+          resolve({ ok: false, failure: 'reset', error: err as Error });
+          return;
+        }
+        const cancel = (): void => {
+          if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        };
+        const onOuterAbort = (): void => {
+          cancel();
+          settle({ ok: false, failure: 'cancelled', error: new Error('cancelled') });
+        };
+        opts.signal.addEventListener('abort', onOuterAbort, { once: true });
+        const timer =
+          opts.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                timedOut = true;
+                cancel();
+                settle({ ok: false, failure: 'timeout', error: new Error(`no response headers within ${opts.timeoutMs} ms`) });
+              }, opts.timeoutMs);
+        function settle(r: AttemptResult): void {
+          if (settled) return;
+          settled = true;
+          if (timer !== undefined) clearTimeout(timer);
+          if (!r.ok) opts.signal.removeEventListener('abort', onOuterAbort);
+          resolve(r);
+        }
+        stream.on('error', () => undefined);
+        const body = req.body;
+        if (Buffer.isBuffer(body)) stream.end(body);
+        else if (body !== null) {
+          body.pipe(stream);
+          body.once('error', cancel);
+        }
+        stream.once('response', (h: IncomingHttpHeaders) => {
+          const status = Number(h[':status']);
+          stream.once('close', () => opts.signal.removeEventListener('abort', onOuterAbort));
+          settle({ ok: true, status, headers: h, body: stream, onTrailers: (cb) => stream.once('trailers', cb), abort: cancel });
+        });
+        stream.once('close', () => {
+          const code = stream.rstCode;
+          const failure: AttemptFailure = timedOut ? 'timeout' : code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'refused-stream' : 'reset';
+          settle({ ok: false, failure, error: new Error(`upstream stream closed before headers (code ${code ?? 'none'})`) });
+        });
+      }),
+    (err: Error & { code?: string }): AttemptResult => ({ ok: false, failure: classifyUpstreamError(err, false), error: err }),
+  );
+}
