@@ -9,6 +9,7 @@ import { Upstreams } from './l7/upstreams.js';
 import { AccessLog } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
+import { clustersView, listenersView } from './admin/views.js';
 
 export interface WaypointOptions {
   /** Configuration files or directories. */
@@ -61,6 +62,8 @@ export class Waypoint {
       tls: opts.tls,
       drain: () => this.drain(),
       quit: () => void this.close(),
+      listeners: () => listenersView(store.current, `${this.hboneAddress.address}:${this.hboneAddress.port}`, opts.upstreamHbonePort),
+      clusters: () => clustersView(store.current),
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log, metrics: this.metrics });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
 import type { ConfigSnapshot } from '../config/types.js';
 import type { TlsSource } from '../hbone/tls-source.js';
+import { clustersText, listenersText, type ClusterView, type ListenerView } from './views.js';
 
 export interface ListenAddress {
   host: string;
@@ -19,9 +20,16 @@ export interface AdminServerOptions {
   drain: () => Promise<void>;
   quit: () => void;
   registry?: Registry;
+  /** Text and JSON views of listeners and clusters. */
+  listeners?: () => ListenerView[];
+  clusters?: () => ClusterView[];
+  /** Extra admin routes (e.g. the policy explainer), by path. */
+  extraRoutes?: ReadonlyMap<string, AdminRoute>;
 }
 
-type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+
+type Route = AdminRoute;
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
@@ -120,6 +128,32 @@ export class AdminServers {
           setImmediate(() => this.#opts.quit());
         },
       ],
+      [
+        '/listeners',
+        (_q, res, url) => {
+          const v = this.#opts.listeners?.() ?? [];
+          if (url.searchParams.get('format') === 'json') send(res, 200, `${JSON.stringify(v, null, 2)}\n`, 'application/json');
+          else send(res, 200, listenersText(v));
+        },
+      ],
+      [
+        '/clusters',
+        (_q, res, url) => {
+          const v = this.#opts.clusters?.() ?? [];
+          if (url.searchParams.get('format') === 'json') send(res, 200, `${JSON.stringify(v, replacer, 2)}\n`, 'application/json');
+          else send(res, 200, clustersText(v));
+        },
+      ],
+      [
+        '/stats',
+        (_q, res) => {
+          this.registry.metrics().then(
+            (text) => send(res, 200, statsText(text)),
+            (err: Error) => send(res, 500, `${err.message}\n`),
+          );
+        },
+      ],
+      ...(this.#opts.extraRoutes ?? new Map<string, Route>()),
       ...this.#metricsRoutes(),
     ]);
   }
@@ -167,4 +201,15 @@ function replacer(_key: string, value: unknown): unknown {
   if (value instanceof Map) return Object.fromEntries(value);
   if (value instanceof Set) return [...value];
   return value;
+}
+
+/** Envoy-style `/stats` text (`name{labels}: value`) from the Prometheus exposition. */
+function statsText(prom: string): string {
+  const out: string[] = [];
+  for (const line of prom.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.push(`${line.slice(0, i)}: ${line.slice(i + 1)}`);
+  }
+  return `${out.join('\n')}\n`;
 }
