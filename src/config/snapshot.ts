@@ -4,6 +4,8 @@
  * index with resolved endpoints. References to things that are absent are warnings, never errors.
  */
 import { hostPortKey, vipKey } from './address.js';
+import { compileDestinationRules } from '../l7/routes/istio/destination-rule.js';
+import { compileRoutes, istioVirtualServices } from '../l7/routes/tables.js';
 import { decideBinding, isBindingMisconfigured, namespaceMeta, type NamespaceMeta, type WaypointPolicy } from './binding.js';
 import { parseKind, type CoreKind, type KindSchemas, type ServiceResource } from './schemas.js';
 import { matchesSelectorMap } from './selector.js';
@@ -85,6 +87,13 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
     waypointFor: policy.waypointFor,
     gatewayFound: policy.gatewayFound,
   });
+  // Routing: DestinationRules first (VirtualService subsets and policies read them), then the route
+  // tables. An invalid route is skipped on its own; the rest of the configuration applies.
+  const routeCtx = { byHostPort: services.byHostPort, services: services.list, waypointNamespace: policy.namespace };
+  const dr = compileDestinationRules(resources, routeCtx);
+  const routes = compileRoutes(resources, routeCtx, istioVirtualServices({ destinationPolicies: dr.policies }));
+  for (const p of [...dr.problems, ...routes.problems]) problems.push(p.severity === 'error' ? { ...p, resourceSkipped: true } : p);
+
   const warnings = [...(opts.loadWarnings ?? []), ...problems].filter((p) => p.severity === 'warning');
   const snapshot: ConfigSnapshot = Object.freeze({
     version: opts.version,
@@ -94,6 +103,8 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
     workloads: Object.freeze(workloads.list),
     byVip: services.byVip,
     byHostPort: services.byHostPort,
+    routes: routes.tables,
+    destinations: dr.policies,
     boundVipIps: services.boundVipIps,
     boundWorkloads: workloads.bound,
     workloadsByIp: workloads.byIp,

@@ -10,7 +10,7 @@ import { listConfigFiles } from './files.js';
 import { loadResources } from './load.js';
 import { compileSnapshot, emptySnapshot } from './snapshot.js';
 import type { ConfigProblem, ConfigSnapshot } from './types.js';
-import { hasErrors } from './validate.js';
+import { hasFatalErrors } from './validate.js';
 
 export interface ConfigStoreOptions {
   /** Files and directories of Kubernetes YAML/JSON. */
@@ -116,7 +116,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
         loadWarnings: loaded.problems,
       });
       problems = [...loaded.problems, ...compiled.problems];
-      if (!hasErrors(problems)) snapshot = compiled.snapshot;
+      if (!hasFatalErrors(problems)) snapshot = compiled.snapshot;
     } catch (err) {
       problems = [{ severity: 'error', file: this.#opts.paths.join(', '), message: `reload failed: ${err instanceof Error ? err.message : String(err)}` }];
     }

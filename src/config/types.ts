@@ -25,6 +25,11 @@ export interface ConfigProblem {
   /** Dotted path of the offending field, e.g. `spec.ports[0].port`. */
   field?: string;
   message: string;
+  /**
+   * For an error: only this resource was left out and the rest of the configuration still
+   * applies (an invalid route). Other errors reject the whole configuration.
+   */
+  resourceSkipped?: boolean;
 }
 
 /** A resource as read from disk, before compilation. */

@@ -1,37 +1,47 @@
 import type { Endpoint } from '../config/types.js';
-import { formatAuthority } from '../hbone/authority.js';
+import { ClusterStates } from './cluster/cluster-state.js';
 import type { ClusterRuntime } from './forward.js';
-import type { TrafficPolicy } from './routes/types.js';
+import type { Labels, TrafficPolicy } from './routes/types.js';
 
 /**
- * Round-robin endpoint choice per cluster with exclusion of hosts already tried (when another is
- * available); no limits, no outlier detection.
+ * The forwarder's view of per-cluster runtime state (load balancer, circuit breakers, outlier
+ * detection), kept across configuration reloads by cluster name.
  */
-export class RoundRobinClusters implements ClusterRuntime {
-  readonly #counters = new Map<string, number>();
+export class ClusterRuntimeStates implements ClusterRuntime {
+  readonly states: ClusterStates;
 
-  pick(cluster: string, endpoints: readonly Endpoint[], _policy: TrafficPolicy, ctx: { exclude?: ReadonlySet<string> | undefined }): Endpoint | undefined {
-    const c = this.#counters.get(cluster) ?? 0;
-    this.#counters.set(cluster, (c + 1) % 1_000_000_007);
-    const pickFrom = (skip: ReadonlySet<string> | undefined): Endpoint | undefined => {
-      let n = 0;
-      for (const e of endpoints) if (e.ready && (skip === undefined || !skip.has(formatAuthority(e.ip, e.port)))) n++;
-      if (n === 0) return undefined;
-      let nth = c % n;
-      for (const e of endpoints) {
-        if (!e.ready || (skip !== undefined && skip.has(formatAuthority(e.ip, e.port)))) continue;
-        if (nth-- === 0) return e;
+  constructor(opts: { random?: () => number; clock?: () => number } = {}) {
+    this.states = new ClusterStates(opts);
+  }
+
+  pick(cluster: string, endpoints: readonly Endpoint[], policy: TrafficPolicy, subsetLabels: Labels | undefined, ctx: { hashKey?: string | undefined; exclude?: ReadonlySet<string> | undefined }): Endpoint | undefined {
+    return this.states.ensure(cluster, policy, endpoints, subsetLabels).pick(ctx);
+  }
+
+  acquire(cluster: string, endpoint: Endpoint, retry: boolean): (() => void) | undefined {
+    const state = this.states.get(cluster);
+    if (state === undefined) return noop;
+    const request = state.breaker.tryAcquireRequest();
+    if (request === undefined) return undefined;
+    let retrySlot: (() => void) | undefined;
+    if (retry) {
+      retrySlot = state.breaker.tryAcquireRetry();
+      if (retrySlot === undefined) {
+        request();
+        return undefined;
       }
-      return undefined;
+    }
+    const active = state.startRequest(endpoint);
+    return () => {
+      request();
+      retrySlot?.();
+      active();
     };
-    return pickFrom(ctx.exclude) ?? pickFrom(undefined);
   }
 
-  acquire(): () => void {
-    return noop;
+  report(cluster: string, endpointKey: string, outcome: 'success' | '5xx' | 'gateway-error' | 'connect-failure'): void {
+    this.states.get(cluster)?.onResult(endpointKey, outcome);
   }
-
-  report(): void {}
 }
 
 function noop(): void {}

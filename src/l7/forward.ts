@@ -6,15 +6,22 @@ import type { WireProtocol } from './classify.js';
 import { endToEndResponseHeaders, type HeaderMap } from './headers.js';
 import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from './retry.js';
-import type { BackendRef, ForwardAction, HeaderMutation, TrafficPolicy } from './routes/types.js';
+import type { BackendRef, ForwardAction, HeaderMutation, Labels, TrafficPolicy } from './routes/types.js';
 import { sendAttempt, type AttemptFailure, type AttemptResult, type UpstreamRequest } from './upstream-attempt.js';
 import type { Upstreams } from './upstreams.js';
 
 /** The per-cluster runtime the forwarder needs: endpoint choice, limits, outlier feedback. */
 export interface ClusterRuntime {
-  pick(cluster: string, endpoints: readonly Endpoint[], policy: TrafficPolicy, ctx: { hashKey?: string | undefined; exclude?: ReadonlySet<string> | undefined }): Endpoint | undefined;
-  /** Reserves a request slot; undefined when the circuit breaker is open (503 UO). */
-  acquire(cluster: string, policy: TrafficPolicy, retry: boolean): (() => void) | undefined;
+  /** Chooses an endpoint of the cluster (subset-filtered, ejected ones skipped). */
+  pick(
+    cluster: string,
+    endpoints: readonly Endpoint[],
+    policy: TrafficPolicy,
+    subsetLabels: Labels | undefined,
+    ctx: { hashKey?: string | undefined; exclude?: ReadonlySet<string> | undefined },
+  ): Endpoint | undefined;
+  /** Reserves a request (and, for a retry, a retry) slot; undefined when a circuit breaker is open (503 UO). */
+  acquire(cluster: string, endpoint: Endpoint, retry: boolean): (() => void) | undefined;
   /** Feeds an attempt's outcome to outlier detection. */
   report(cluster: string, endpointKey: string, outcome: 'success' | '5xx' | 'gateway-error' | 'connect-failure'): void;
 }
@@ -25,7 +32,9 @@ export interface ResolvedBackend {
   cluster: string;
   /** The backend Service port, when the backend is a Service. */
   binding: VipBinding | undefined;
+  /** All endpoints of the backend; the cluster runtime filters them by `subsetLabels`. */
   endpoints: readonly Endpoint[];
+  subsetLabels: Labels | undefined;
   policy: TrafficPolicy;
   protocol: WireProtocol;
   backend: BackendRef | undefined;
@@ -101,7 +110,7 @@ export async function forwardWithRetries(
   let last: { outcome: AttemptOutcome; result: AttemptResult; endpoint: Endpoint } | undefined;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     if (opts.signal.aborted) break;
-    const endpoint = deps.clusters.pick(cluster, target.endpoints, target.policy, {
+    const endpoint = deps.clusters.pick(cluster, target.endpoints, target.policy, target.subsetLabels, {
       hashKey: opts.hashKey,
       exclude: retry.avoidPreviousHosts && tried.size > 0 ? tried : undefined,
     });
@@ -109,7 +118,7 @@ export async function forwardWithRetries(
       if (last === undefined) return { reply: LOCAL_REPLIES.noHealthyUpstream, flags: ['UH'], details: 'no healthy endpoint', attempts: attempt };
       break;
     }
-    const release = deps.clusters.acquire(cluster, target.policy, attempt > 0);
+    const release = deps.clusters.acquire(cluster, endpoint, attempt > 0);
     if (release === undefined) {
       if (last === undefined) return { reply: LOCAL_REPLIES.overflow, flags: ['UO'], details: 'circuit breaker open', attempts: attempt, endpoint };
       break;

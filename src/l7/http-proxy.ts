@@ -193,9 +193,10 @@ async function runForward(
     return;
   }
 
-  const target = resolveBackend(deps, ex, tunnel, dest, downstream, action);
+  const target = resolveBackend(deps, ex, dest, downstream, action);
   if (target === undefined) {
-    sendBody(ex, res, 500, '', rule);
+    // A missing backend fails its share with 500 (Gateway API); VirtualService backends say 503.
+    sendBody(ex, res, ex.rec.response_code ?? 500, '', rule);
     return;
   }
 
@@ -205,8 +206,14 @@ async function runForward(
   headers['x-forwarded-proto'] ??= 'http';
   mutateHeaders(headers, rule.requestHeaders);
   mutateHeaders(headers, target.backend?.requestHeaders);
-  const path = action.urlRewrite?.path === undefined ? req.url ?? '/' : rewritePath(req.url ?? '/', action.urlRewrite.path, matchedPrefix);
-  const upstreamAuthority = action.urlRewrite?.hostname ?? authority;
+  const original = req.url ?? '/';
+  const path =
+    action.regexRewrite !== undefined
+      ? action.regexRewrite.apply(original)
+      : action.urlRewrite?.path === undefined
+        ? original
+        : rewritePath(original, action.urlRewrite.path, matchedPrefix);
+  const upstreamAuthority = target.backend?.hostRewrite ?? action.urlRewrite?.hostname ?? authority;
 
   const hasBody = requestHasBody(req, downstream === 'h2c');
   let body: Buffer | Readable | null = null;
@@ -235,7 +242,7 @@ async function runForward(
 
   for (const mirror of action.mirrors) {
     if (mirror.target === undefined || random() * 100 >= mirror.percent || (body !== null && !Buffer.isBuffer(body))) continue;
-    shadow(deps, mirror.target.endpoints, mirror.target.port.protocol, { ...upstreamReq, headers: { ...headers }, authority: `${upstreamAuthority}-shadow` });
+    shadow(deps, mirror.target.endpoints, mirror.upstreamProtocol ?? upstreamProtocolFor(mirror.target.port.protocol, downstream), { ...upstreamReq, headers: { ...headers }, authority: `${upstreamAuthority}-shadow` });
   }
 
   const result = await forwardWithRetries(deps.forward, target, action, upstreamReq, { signal: controller.signal, hashKey: hashKeyFor(target, req, tunnel) });
@@ -282,38 +289,40 @@ async function runForward(
 }
 
 /** Picks the weighted backend and what it resolves to; replies and returns undefined on failure. */
-function resolveBackend(deps: HttpProxyDeps, ex: Exchange, tunnel: TunnelContext, dest: Destination, downstream: WireProtocol, action: ForwardAction): ResolvedBackend | undefined {
+function resolveBackend(deps: HttpProxyDeps, ex: Exchange, dest: Destination, downstream: WireProtocol, action: ForwardAction): ResolvedBackend | undefined {
   if (dest.kind === 'workload') {
     ex.rec.upstream_cluster = 'encap';
     const endpoint: Endpoint = { ip: dest.workload.ip, port: dest.port, workload: dest.workload, ready: true };
-    return { cluster: 'encap', binding: undefined, endpoints: [endpoint], policy: DEFAULT_TRAFFIC_POLICY, protocol: downstream, backend: undefined };
+    return { cluster: 'encap', binding: undefined, endpoints: [endpoint], subsetLabels: undefined, policy: DEFAULT_TRAFFIC_POLICY, protocol: downstream, backend: undefined };
   }
   const backend: BackendRef | undefined = action.totalWeight > 0 ? pickWeighted(action.backends, action.totalWeight, deps.forward.random) : undefined;
   if (backend === undefined) {
     ex.flag('NC', 'every backend has weight 0');
+    ex.rec.response_code = 500;
     return undefined;
   }
   ex.rec.upstream_cluster = backend.cluster;
   const binding = backend.target;
   if (binding === undefined) {
     ex.flag('NC', backend.missingReason ?? 'backend does not exist');
+    ex.rec.response_code = backend.missingStatus ?? 500;
     return undefined;
   }
   ex.service = binding.service;
-  const snap = deps.snapshot();
-  const dp = snap.destinations?.forCluster(binding.service.hostname, binding.port.port, backend.subset);
-  let endpoints = binding.endpoints;
-  if (dp?.subsetLabels !== undefined) {
-    const labels = dp.subsetLabels;
-    endpoints = endpoints.filter((e) => e.workload !== undefined && Object.entries(labels).every(([k, v]) => e.workload!.labels[k] === v));
+  const dp = deps.snapshot().destinations?.forCluster(binding.service.hostname, binding.port.port, backend.subset);
+  if (dp?.missingSubset === true) {
+    // Envoy: the subset's cluster does not exist.
+    ex.flag('NC', `no subset ${backend.subset ?? ''} in a DestinationRule for ${binding.service.hostname}`);
+    ex.rec.response_code = 503;
+    return undefined;
   }
-  void tunnel;
   return {
     cluster: backend.cluster,
     binding,
-    endpoints,
+    endpoints: binding.endpoints,
+    subsetLabels: dp?.subsetLabels,
     policy: dp?.policy ?? DEFAULT_TRAFFIC_POLICY,
-    protocol: upstreamProtocolFor(binding.port.protocol, downstream),
+    protocol: backend.upstreamProtocol ?? upstreamProtocolFor(binding.port.protocol, downstream),
     backend,
   };
 }
@@ -340,13 +349,13 @@ function hashKeyFor(target: ResolvedBackend, req: DownstreamRequest, tunnel: Tun
 }
 
 /** Fire-and-forget copy of a request (RequestMirror / VirtualService mirror). */
-function shadow(deps: HttpProxyDeps, endpoints: readonly Endpoint[], protocol: Parameters<typeof upstreamProtocolFor>[0], req: UpstreamRequest): void {
+function shadow(deps: HttpProxyDeps, endpoints: readonly Endpoint[], protocol: WireProtocol, req: UpstreamRequest): void {
   const ready = endpoints.filter((e) => e.ready);
   const ep = ready[Math.floor(deps.forward.random() * ready.length)];
   if (ep === undefined) return;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 30_000);
-  void sendAttempt(deps.forward.upstreams, { ip: ep.ip, port: ep.port, identity: ep.workload?.identity }, upstreamProtocolFor(protocol, 'http1'), req, { signal: controller.signal }).then((r) => {
+  void sendAttempt(deps.forward.upstreams, { ip: ep.ip, port: ep.port, identity: ep.workload?.identity }, protocol, req, { signal: controller.signal }).then((r) => {
     if (r.ok) {
       r.body.resume();
       r.body.once('close', () => clearTimeout(timer));

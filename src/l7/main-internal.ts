@@ -13,7 +13,7 @@ import { handleHttpRequest, type HttpAuthorizer, type HttpExchangeReport, type H
 import { RoundRobinState } from './load-balancer.js';
 import { SNIFF_LIMIT, sniffProtocol, type SniffResult } from './sniff.js';
 import { relayTcp, type TcpRelayDeps } from './tcp-relay.js';
-import { RoundRobinClusters } from './cluster-runtime.js';
+import { ClusterRuntimeStates } from './cluster-runtime.js';
 import type { ClusterRuntime } from './forward.js';
 import { sourceOf } from './source.js';
 import type { TunnelContext } from './tunnel-context.js';
@@ -83,7 +83,7 @@ export class MainInternal {
     this.#log = opts.logger.child({ listener: 'main_internal' });
     this.#deps = {
       snapshot: opts.snapshot,
-      forward: { upstreams: opts.upstreams, clusters: opts.clusters ?? new RoundRobinClusters(), random: opts.random ?? Math.random },
+      forward: { upstreams: opts.upstreams, clusters: opts.clusters ?? new ClusterRuntimeStates({ random: opts.random }), random: opts.random ?? Math.random },
       accessLog: opts.accessLog,
       logger: this.#log,
       authorize: opts.authorize,

@@ -1,3 +1,4 @@
+import { istioDefaultRetryPolicy } from './routes/istio/retry.js';
 import type { RetryOn, RetryPolicy } from './routes/types.js';
 import type { AttemptFailure } from './upstream-attempt.js';
 
@@ -52,11 +53,8 @@ export function backoffMs(policy: RetryPolicy, retryNumber: number, random: () =
   return Math.floor(random() * ceiling);
 }
 
-/** Istio's retry policy for routes that set none (2 retries; pilot/pkg/networking/core/route/retry). */
-export const ISTIO_DEFAULT_RETRY: RetryPolicy = Object.freeze({
-  retries: 2,
-  retryOn: new Set<RetryOn>(['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']),
-  statusCodes: new Set([503]),
-  backoffBaseMs: 25,
-  avoidPreviousHosts: true,
-});
+/**
+ * Istio's retry policy for routes that set none (2 retries; pilot/pkg/networking/core/route/retry),
+ * with 503 retried as this project's contract says (Istio 1.24+ no longer retries 503 by default).
+ */
+export const ISTIO_DEFAULT_RETRY: RetryPolicy = istioDefaultRetryPolicy();

@@ -58,6 +58,10 @@ export interface BackendRef {
   target: VipBinding | undefined;
   /** Why `target` is undefined, for logs. */
   missingReason?: string;
+  /** Status for requests routed to a missing backend: 500 (Gateway API, default) or 503 (VirtualService). */
+  missingStatus?: number;
+  /** Authority to send upstream for this backend (VirtualService per-destination host rewrite). */
+  hostRewrite?: string;
   /** DestinationRule subset name. */
   subset?: string;
   /** `inbound-vip|<port>|http[/<subset>]|<host>`. */
@@ -65,6 +69,8 @@ export interface BackendRef {
   /** Per-backend filters (Gateway API backendRefs[].filters). */
   requestHeaders?: HeaderMutation;
   responseHeaders?: HeaderMutation;
+  /** Forces the upstream protocol (GRPCRoute backends: h2c); otherwise the Service port's protocol decides. */
+  upstreamProtocol?: 'h2c';
 }
 
 export type RetryOn =
@@ -106,6 +112,8 @@ export interface MirrorPolicy {
   subset?: string;
   /** 0-100. */
   percent: number;
+  /** Forces the upstream protocol (GRPCRoute mirrors: h2c); otherwise the Service port's protocol decides. */
+  upstreamProtocol?: 'h2c';
 }
 
 export interface CorsPolicy {
@@ -123,6 +131,8 @@ export interface ForwardAction {
   /** Sum of backend weights; 0 means every backend has weight 0 (→ 500, as the spec says). */
   totalWeight: number;
   urlRewrite?: { hostname?: string; path?: PathModifier };
+  /** VirtualService `uriRegexRewrite`: applied to the path (with query) when present. */
+  regexRewrite?: { apply(path: string): string };
   /** Whole-request timeout including retries (Gateway API timeouts.request, VirtualService timeout). */
   timeoutMs?: number;
   /** Per attempt (Gateway API timeouts.backendRequest). */
