@@ -43,6 +43,7 @@ const program = new Command('waypoint')
   .configureHelp({ sortOptions: false });
 
 const trustDomain = (): Option => new Option('--trust-domain <td>', 'mesh trust domain').env('WAYPOINT_TRUST_DOMAIN').default('cluster.local');
+const rootNamespace = (): Option => new Option('--root-namespace <ns>', "Istio's root namespace (mesh-wide AuthorizationPolicies)").env('WAYPOINT_ROOT_NAMESPACE').default('istio-system');
 const logLevel = (): Option => new Option('--log-level <level>', 'log level').env('WAYPOINT_LOG_LEVEL').choices(LEVELS).default('info');
 
 program
@@ -54,6 +55,7 @@ program
   .addOption(new Option('--name <name>', "this waypoint's Gateway name").env('WAYPOINT_NAME'))
   .addOption(trustDomain())
   .addOption(new Option('--cluster-id <id>', 'cluster id for telemetry').env('WAYPOINT_CLUSTER_ID').default('Kubernetes'))
+  .addOption(rootNamespace())
   .addOption(new Option('--hbone <host:port>', 'HBONE listener (connect_terminate) [default: 0.0.0.0:15008]').env('WAYPOINT_HBONE'))
   .addOption(new Option('--admin <host:port>', 'admin listener: config_dump, logging, drain').env('WAYPOINT_ADMIN').default('127.0.0.1:15000'))
   .addOption(new Option('--metrics <host:port>', 'metrics listener: /stats/prometheus [default: 0.0.0.0:15020]').env('WAYPOINT_METRICS'))
@@ -62,7 +64,7 @@ program
   .addOption(new Option('--workers <n>', 'worker processes').env('WAYPOINT_WORKERS').argParser(intArg(1, 256)).default(1))
   .addOption(new Option('--drain-ms <ms>', 'drain period on SIGTERM').env('WAYPOINT_DRAIN_MS').argParser(intArg(0, 3_600_000)).default(5000))
   .addOption(logLevel())
-  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; logLevel: string }) => {
+  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; logLevel: string }) => {
     await runCommand({ ...o, config: configPaths(o.config) }, createLogger(o.logLevel));
   });
 
@@ -96,7 +98,8 @@ program
   .addOption(new Option('--namespace <ns>', "the waypoint's namespace").env('WAYPOINT_NAMESPACE'))
   .addOption(new Option('--name <name>', "the waypoint's Gateway name").env('WAYPOINT_NAME'))
   .addOption(trustDomain())
-  .action(async (o: { config?: string[]; namespace?: string; name?: string; trustDomain: string }) => {
+  .addOption(rootNamespace())
+  .action(async (o: { config?: string[]; namespace?: string; name?: string; trustDomain: string; rootNamespace: string }) => {
     process.exitCode = await validateCommand({ ...o, config: configPaths(o.config) });
   });
 

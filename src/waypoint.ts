@@ -10,6 +10,7 @@ import { AccessLog } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 import { clustersView, listenersView } from './admin/views.js';
+import { authzRoutes } from './admin/authz-routes.js';
 
 export interface WaypointOptions {
   /** Configuration files or directories. */
@@ -20,6 +21,8 @@ export interface WaypointOptions {
   name?: string | undefined;
   trustDomain: string;
   clusterId: string;
+  /** Istio's root namespace (mesh-wide AuthorizationPolicies). Default `istio-system`. */
+  rootNamespace?: string | undefined;
   hbone: { host: string; port: number };
   /** Admin, metrics and readiness listeners; omit one to not serve it. */
   admin?: AdminServerOptions['admin'];
@@ -64,6 +67,7 @@ export class Waypoint {
       quit: () => void this.close(),
       listeners: () => listenersView(store.current, `${this.hboneAddress.address}:${this.hboneAddress.port}`, opts.upstreamHbonePort),
       clusters: () => clustersView(store.current),
+      extraRoutes: authzRoutes(snapshot),
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log, metrics: this.metrics });
@@ -85,6 +89,7 @@ export class Waypoint {
       name: opts.name,
       trustDomain: opts.trustDomain,
       clusterId: opts.clusterId,
+      rootNamespace: opts.rootNamespace,
     });
     const first = await store.reload();
     if (!first.ok) {

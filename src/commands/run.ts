@@ -13,6 +13,7 @@ export interface RunFlags {
   name?: string | undefined;
   trustDomain: string;
   clusterId: string;
+  rootNamespace: string;
   hbone?: string | undefined;
   admin: string;
   metrics?: string | undefined;
@@ -57,6 +58,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       name: example ? EXAMPLE.waypointName : flags.name,
       trustDomain: flags.trustDomain,
       clusterId: flags.clusterId,
+      rootNamespace: flags.rootNamespace,
       hbone,
       admin,
       metrics,

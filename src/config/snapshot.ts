@@ -6,6 +6,7 @@
 import { hostPortKey, vipKey } from './address.js';
 import { compileDestinationRules } from '../l7/routes/istio/destination-rule.js';
 import { compileRoutes, istioVirtualServices } from '../l7/routes/tables.js';
+import { compilePolicies, DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
 import { decideBinding, isBindingMisconfigured, namespaceMeta, type NamespaceMeta, type WaypointPolicy } from './binding.js';
 import { parseKind, type CoreKind, type KindSchemas, type ServiceResource } from './schemas.js';
 import { matchesSelectorMap } from './selector.js';
@@ -43,6 +44,8 @@ export interface CompileOptions {
   trustDomain: string;
   clusterId: string;
   version: number;
+  /** Istio's root namespace (mesh-wide policies, GatewayClass attachment). Default `istio-system`. */
+  rootNamespace?: string | undefined;
   /** Warnings from loading (skipped kinds, ...) to carry into `snapshot.warnings`. */
   loadWarnings?: readonly ConfigProblem[] | undefined;
 }
@@ -93,6 +96,14 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
   const dr = compileDestinationRules(resources, routeCtx);
   const routes = compileRoutes(resources, routeCtx, istioVirtualServices({ destinationPolicies: dr.policies }));
   for (const p of [...dr.problems, ...routes.problems]) problems.push(p.severity === 'error' ? { ...p, resourceSkipped: true } : p);
+  // AuthorizationPolicy: a malformed policy rejects the whole configuration (never fail open).
+  const authz = compilePolicies(resources, {
+    waypoint: { namespace: policy.namespace, name: policy.name },
+    rootNamespace: opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
+    trustDomain: opts.trustDomain,
+    services: services.list,
+  });
+  problems.push(...authz.problems);
 
   const warnings = [...(opts.loadWarnings ?? []), ...problems].filter((p) => p.severity === 'warning');
   const snapshot: ConfigSnapshot = Object.freeze({
@@ -105,6 +116,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
     byHostPort: services.byHostPort,
     routes: routes.tables,
     destinations: dr.policies,
+    policies: authz.policies,
     boundVipIps: services.boundVipIps,
     boundWorkloads: workloads.bound,
     workloadsByIp: workloads.byIp,

@@ -19,6 +19,7 @@ export interface ConfigStoreOptions {
   name?: string | undefined;
   trustDomain: string;
   clusterId: string;
+  rootNamespace?: string | undefined;
   /** Quiet time after the last file event before reloading. Default 200 ms. */
   debounceMs?: number | undefined;
 }
@@ -112,6 +113,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
         name: this.#opts.name,
         trustDomain: this.#opts.trustDomain,
         clusterId: this.#opts.clusterId,
+        rootNamespace: this.#opts.rootNamespace,
         version: this.#current.version + 1,
         loadWarnings: loaded.problems,
       });

@@ -1,4 +1,5 @@
 import type { DestinationPolicies, RouteTables } from '../l7/routes/types.js';
+import type { CompiledPolicies } from '../policy/index.js';
 
 /**
  * The compiled, immutable configuration snapshot the data path reads.
@@ -140,6 +141,8 @@ export interface ConfigSnapshot {
   routes?: RouteTables;
   /** Compiled DestinationRules; absent until routing is compiled. */
   destinations?: DestinationPolicies;
+  /** Compiled AuthorizationPolicies; absent means none apply. */
+  policies?: CompiledPolicies;
   /** Warnings (dangling references, skipped kinds). Errors never reach a snapshot. */
   warnings: readonly ConfigProblem[];
 }

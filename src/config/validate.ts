@@ -12,6 +12,8 @@ export interface ValidateOptions {
   trustDomain?: string | undefined;
   /** Default `Kubernetes`. */
   clusterId?: string | undefined;
+  /** Default `istio-system`. */
+  rootNamespace?: string | undefined;
 }
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
@@ -25,6 +27,7 @@ export async function validateConfig(paths: string[], opts: ValidateOptions = {}
     name: opts.name,
     trustDomain: opts.trustDomain ?? DEFAULT_TRUST_DOMAIN,
     clusterId: opts.clusterId ?? DEFAULT_CLUSTER_ID,
+    rootNamespace: opts.rootNamespace,
     version: 0,
   });
   return [...loaded.problems, ...compiled.problems];

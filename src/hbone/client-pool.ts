@@ -58,6 +58,8 @@ export interface HboneClientPoolOptions {
   maxStreamsPerSession?: number;
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** Source address for new sessions (tests that simulate another client pod). */
+  localAddress?: string;
 }
 
 interface PooledSession {
@@ -225,6 +227,7 @@ export class HboneClientPool {
         return undefined;
       },
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      ...(this.#opts.localAddress === undefined ? {} : { localAddress: this.#opts.localAddress }),
       settings: {
         enablePush: false,
         initialWindowSize: STREAM_WINDOW,

@@ -155,7 +155,7 @@ export async function forwardWithRetries(
   const failure = last.result.failure;
   if (failure === 'cancelled') return { flags: [...flags, 'DC'], details: 'cancelled', endpoint: last.endpoint, attempts };
   const reply = FAILURE_REPLY[failure];
-  return { reply, flags: [reply.flag, ...flags], details: last.result.error.message, endpoint: last.endpoint, attempts };
+  return { reply, flags: reply.flag === undefined ? flags : [reply.flag, ...flags], details: last.result.error.message, endpoint: last.endpoint, attempts };
 }
 
 /** Applies header edits in place: set, then add, then remove (names lower-case). */

@@ -12,15 +12,15 @@ import { forwardWithRetries, mutateHeaders, responseHeaders, type ForwardDeps, t
 import { endToEndRequestHeaders, type HeaderMap } from './headers.js';
 import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import { pickWeighted, redirectLocation, rewritePath } from './routes/actions.js';
+import { normalizePath } from '../policy/index.js';
 import type { BackendRef, CompiledRule, ForwardAction, RouteRequest } from './routes/types.js';
 import type { TunnelContext } from './tunnel-context.js';
+import { authorize, denialDetails } from './authorize.js';
 import { sendAttempt, type UpstreamRequest } from './upstream-attempt.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
 
-/** Decides whether a request may proceed (AuthorizationPolicy); absent = allow all. */
-export type HttpAuthorizer = (snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, req: { method: string; host: string; path: string; headers: IncomingHttpHeaders }) => { allowed: boolean; policy?: string | undefined; reason: string };
 
 /** Everything a finished request reports to telemetry. */
 export interface HttpExchangeReport {
@@ -41,7 +41,6 @@ export interface HttpProxyDeps {
   forward: ForwardDeps;
   accessLog: AccessLog;
   logger: Logger;
-  authorize?: HttpAuthorizer | undefined;
   report?: ((r: HttpExchangeReport) => void) | undefined;
   /** Largest request body buffered so that it can be retried (larger bodies are streamed, not retried). */
   retryBufferBytes?: number;
@@ -65,7 +64,9 @@ class Exchange {
     this.rec = rec;
   }
 
-  flag(flag: string, details?: string): void {
+  flag(flag: string | undefined, details?: string): void {
+    if (details !== undefined) this.rec.details ??= details;
+    if (flag === undefined) return;
     this.rec.response_flags = this.rec.response_flags === '-' ? flag : `${this.rec.response_flags},${flag}`;
     if (details !== undefined) this.rec.details ??= details;
   }
@@ -82,7 +83,11 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
   const rawAuthority = h2 ? headers[':authority'] : headers.host;
   const authority = typeof rawAuthority === 'string' ? rawAuthority : '';
   const method = req.method ?? 'GET';
-  const path = req.url ?? '/';
+  const rawPath = req.url ?? '/';
+  // Istio's default path normalisation, before policy and routing see the path; it is also what
+  // goes upstream (Envoy's normalize_path).
+  const normalized = normalizePath(rawPath);
+  const path = normalized ?? rawPath;
   const xrid = headers['x-request-id'];
   const tp = headers.traceparent;
   const ex = new Exchange({
@@ -110,14 +115,20 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
     localReply(ex, res, LOCAL_REPLIES.noRoute, 'service no longer bound to this waypoint');
     return;
   }
+  if (normalized === undefined) {
+    sendBody(ex, res, 400, 'Bad Request', undefined);
+    ex.flag(undefined, 'path could not be normalised');
+    return;
+  }
+  if (normalized !== rawPath) req.url = normalized;
 
-  if (deps.authorize !== undefined) {
-    const verdict = deps.authorize(snap, tunnel, dest, { method, host: authority, path, headers });
-    if (!verdict.allowed) {
-      ex.rec.policy = verdict.policy;
-      localReply(ex, res, LOCAL_REPLIES.rbacDenied, verdict.reason);
-      return;
-    }
+  const verdict = authorize(snap, tunnel, dest, { method, host: authority, path, headers });
+  if (verdict.dryRun.length > 0) ex.rec.dry_run = verdict.dryRun;
+  if (!verdict.allowed) {
+    ex.rec.policy = verdict.policy;
+    ex.rec.response_code_details = denialDetails(verdict);
+    localReply(ex, res, LOCAL_REPLIES.rbacDenied, verdict.reason);
+    return;
   }
 
   let rule: CompiledRule;

@@ -1,12 +1,13 @@
 /**
  * Local replies with Envoy's status codes, bodies and response flags (DESIGN §2, hbone-spec §6.3).
  */
-export type ResponseFlag = 'NR' | 'UH' | 'UF' | 'UC' | 'UR' | 'URX' | 'UT' | 'UO' | 'DC' | 'DI' | 'FI' | 'RL' | 'DPE' | 'UPE' | 'RBAC';
+export type ResponseFlag = 'NR' | 'UH' | 'UF' | 'UC' | 'UR' | 'URX' | 'UT' | 'UO' | 'DC' | 'DI' | 'FI' | 'RL' | 'DPE' | 'UPE' | 'NC';
 
 export interface LocalReply {
   status: number;
   body: string;
-  flag: ResponseFlag;
+  /** Envoy's response flag; none for replies Envoy gives without one (an RBAC denial). */
+  flag?: ResponseFlag;
 }
 
 const BEFORE_HEADERS = 'upstream connect error or disconnect/reset before headers. reset reason: ';
@@ -19,6 +20,7 @@ export const LOCAL_REPLIES = {
   remoteReset: { status: 503, body: `${BEFORE_HEADERS}remote reset`, flag: 'UR' },
   overflow: { status: 503, body: `${BEFORE_HEADERS}overflow`, flag: 'UO' },
   timeout: { status: 504, body: 'upstream request timeout', flag: 'UT' },
-  rbacDenied: { status: 403, body: 'RBAC: access denied', flag: 'RBAC' },
+  // Envoy's RBAC filter sets no response flag; the policy shows in the response code details.
+  rbacDenied: { status: 403, body: 'RBAC: access denied' },
   upstreamProtocolError: { status: 502, body: `${BEFORE_HEADERS}protocol error`, flag: 'UPE' },
 } as const satisfies Record<string, LocalReply>;

@@ -9,7 +9,7 @@ import { StreamSocket } from '../hbone/stream-socket.js';
 import type { AccessLog } from '../metrics/access-log.js';
 import type { IstioMetrics } from '../metrics/istio-metrics.js';
 import { chainName, classifyDestination, type Destination } from './classify.js';
-import { handleHttpRequest, type HttpAuthorizer, type HttpExchangeReport, type HttpProxyDeps } from './http-proxy.js';
+import { handleHttpRequest, type HttpExchangeReport, type HttpProxyDeps } from './http-proxy.js';
 import { RoundRobinState } from './load-balancer.js';
 import { SNIFF_LIMIT, sniffProtocol, type SniffResult } from './sniff.js';
 import { relayTcp, type TcpRelayDeps } from './tcp-relay.js';
@@ -34,7 +34,6 @@ export interface MainInternalOptions {
   clusters?: ClusterRuntime;
   /** Random source for weights, faults and mirrors (tests pass a seeded one). */
   random?: () => number;
-  authorize?: HttpAuthorizer;
   /** Istio standard metrics; absent in tests that do not look at them. */
   metrics?: IstioMetrics;
 }
@@ -86,10 +85,9 @@ export class MainInternal {
       forward: { upstreams: opts.upstreams, clusters: opts.clusters ?? new ClusterRuntimeStates({ random: opts.random }), random: opts.random ?? Math.random },
       accessLog: opts.accessLog,
       logger: this.#log,
-      authorize: opts.authorize,
       report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
     };
-    this.#tcpDeps = { upstreams: opts.upstreams, rr: new RoundRobinState(), accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
+    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, rr: new RoundRobinState(), accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
     const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
     this.#http1 = http.createServer({

@@ -3,13 +3,15 @@ import { formatAuthority } from '../hbone/authority.js';
 import { StreamSocket } from '../hbone/stream-socket.js';
 import type { AccessLog, AccessRecord } from '../metrics/access-log.js';
 import { TcpReporter, type IstioMetrics } from '../metrics/istio-metrics.js';
-import type { Endpoint } from '../config/types.js';
+import type { ConfigSnapshot, Endpoint } from '../config/types.js';
+import { authorize, denialDetails } from './authorize.js';
 import type { RoundRobinState } from './load-balancer.js';
 import { decideDefaultRoute } from './router.js';
 import type { TunnelContext } from './tunnel-context.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface TcpRelayDeps {
+  snapshot: () => ConfigSnapshot;
   upstreams: Upstreams;
   rr: RoundRobinState;
   accessLog: AccessLog;
@@ -68,10 +70,22 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     deps.accessLog.write(rec);
   });
 
+  // Network RBAC: L4 attributes only; a denied tunnel closes before any byte goes upstream.
+  const verdict = authorize(deps.snapshot(), tunnel, tunnel.destination, undefined);
+  if (verdict.dryRun.length > 0) rec.dry_run = verdict.dryRun;
+  if (!verdict.allowed) {
+    connected = true;
+    rec.policy = verdict.policy;
+    rec.response_code_details = denialDetails(verdict);
+    rec.details = verdict.reason;
+    down.destroy();
+    return;
+  }
+
   const decision = decideDefaultRoute(tunnel.destination, 'http1', deps.rr, 'tcp');
   rec.upstream_cluster = decision.cluster;
   if (!decision.ok) {
-    flag(decision.reply.flag, 'no ready endpoint');
+    flag(decision.reply.flag ?? '-', 'no ready endpoint');
     down.destroy();
     return;
   }

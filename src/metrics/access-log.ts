@@ -27,6 +27,10 @@ export interface AccessRecord {
   route?: string;
   /** The AuthorizationPolicy that decided a denial. */
   policy?: string | undefined;
+  /** Envoy-style response code details (`rbac_access_denied_matched_policy[...]`). */
+  response_code_details?: string;
+  /** Dry-run policies evaluated for this request: never enforced, shown here. */
+  dry_run?: ReadonlyArray<{ policy: string; action: string; matched: boolean }>;
   traceparent?: string;
   /** Why a local reply or close happened, when one did. */
   details?: string;

@@ -137,7 +137,7 @@ export class LoopbackMesh {
   }
 
   /** An HBONE client with a source workload's identity (a "source ztunnel"), closed with the mesh. */
-  async client(namespace = 'default', serviceAccount = 'sleep', cert?: WorkloadCert): Promise<HboneClientPool> {
+  async client(namespace = 'default', serviceAccount = 'sleep', cert?: WorkloadCert, localAddress?: string): Promise<HboneClientPool> {
     const c = cert ?? (await this.issue(namespace, serviceAccount));
     const material: TlsMaterial = {
       certChainPem: c.certChainPem,
@@ -146,7 +146,7 @@ export class LoopbackMesh {
       identity: c.spiffe,
       notAfter: new Date(Date.now() + 86_400_000),
     };
-    const pool = new HboneClientPool({ tls: new TlsSource(material), trustDomains: [this.trustDomain], logger: this.#logger });
+    const pool = new HboneClientPool({ tls: new TlsSource(material), trustDomains: [this.trustDomain], logger: this.#logger, ...(localAddress === undefined ? {} : { localAddress }) });
     this.#clients.push(pool);
     return pool;
   }

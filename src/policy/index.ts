@@ -1,0 +1,15 @@
+/** AuthorizationPolicy at the waypoint: compile once per snapshot, evaluate per request, explain. */
+export {
+  compilePolicies,
+  CompiledPolicies,
+  CompiledPolicy,
+  DEFAULT_ROOT_NAMESPACE,
+  PolicySet,
+  WAYPOINT_GATEWAY_CLASS,
+  type PolicyAttachment,
+  type PolicyDump,
+} from './compile.js';
+export { evaluate } from './evaluate.js';
+export { explain, type ExplainedPolicy, type Explanation } from './explain.js';
+export { normalizePath } from './values.js';
+export type { AuthzDecision, DryRunResult, PolicyAction, PolicyContext, RequestAttributes } from './types.js';
