@@ -5,11 +5,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePort } from './commands/address.js';
-import { certsCaCommand, certsIssueCommand } from './commands/certs.js';
-import { demoCommand } from './commands/demo.js';
-import { runCommand } from './commands/run.js';
-import { tunnelCommand } from './commands/tunnel.js';
-import { validateCommand } from './commands/validate.js';
+// Commands are loaded when used, so `run` does not pay for the certificate issuer (node-forge)
+// or the demo's test kit.
 import { createLogger } from './logger.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -65,6 +62,7 @@ program
   .addOption(new Option('--drain-ms <ms>', 'drain period on SIGTERM').env('WAYPOINT_DRAIN_MS').argParser(intArg(0, 3_600_000)).default(5000))
   .addOption(logLevel())
   .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; logLevel: string }) => {
+    const { runCommand } = await import('./commands/run.js');
     await runCommand({ ...o, config: configPaths(o.config) }, createLogger(o.logLevel));
   });
 
@@ -76,6 +74,7 @@ certs
   .addOption(trustDomain())
   .addOption(new Option('--days <n>', 'validity in days').argParser(intArg(1, 36500)).default(3650))
   .action(async (o: { out: string; trustDomain: string; days: number }) => {
+    const { certsCaCommand } = await import('./commands/certs.js');
     process.stdout.write(`${await certsCaCommand(o)}\n`);
   });
 certs
@@ -88,6 +87,7 @@ certs
   .option('--service-account <sa>', 'service account (with --namespace)')
   .addOption(new Option('--days <n>', 'validity in days').argParser(intArg(1, 36500)).default(30))
   .action(async (o: { ca: string; out: string; spiffe?: string; namespace?: string; serviceAccount?: string; days: number }) => {
+    const { certsIssueCommand } = await import('./commands/certs.js');
     process.stdout.write(`${await certsIssueCommand(o)}\n`);
   });
 
@@ -100,6 +100,7 @@ program
   .addOption(trustDomain())
   .addOption(rootNamespace())
   .action(async (o: { config?: string[]; namespace?: string; name?: string; trustDomain: string; rootNamespace: string }) => {
+    const { validateCommand } = await import('./commands/validate.js');
     process.exitCode = await validateCommand({ ...o, config: configPaths(o.config) });
   });
 
@@ -113,6 +114,7 @@ program
   .addOption(new Option('--expect-identity <spiffe>', 'SPIFFE id the HBONE server must present (default: any in the trust domain)').env('WAYPOINT_TUNNEL_EXPECT_IDENTITY'))
   .addOption(logLevel())
   .action(async (o: { listen: string; to: string; authority: string; certs: string; expectIdentity?: string; logLevel: string }) => {
+    const { tunnelCommand } = await import('./commands/tunnel.js');
     await tunnelCommand(o, createLogger(o.logLevel));
   });
 
@@ -122,6 +124,7 @@ program
   .addOption(trustDomain())
   .addOption(logLevel())
   .action(async (o: { trustDomain: string; logLevel: string }) => {
+    const { demoCommand } = await import('./commands/demo.js');
     await demoCommand(createLogger(o.logLevel), o);
   });
 

@@ -2,7 +2,6 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createMeshCa, issueWorkloadCert, writeCaDir, writeCertDir } from '../hbone/certs.js';
 import { spiffeId } from '../hbone/spiffe.js';
 
 /** The bundled example mesh (examples/demo-mesh.yaml), resolved from the installed package. */
@@ -28,6 +27,7 @@ export interface DevCerts {
 
 /** A fresh development CA plus certificates for the waypoint and the example client. */
 export async function createDevCerts(trustDomain: string): Promise<DevCerts> {
+  const { createMeshCa, issueWorkloadCert, writeCaDir, writeCertDir } = await import('../hbone/certs.js');
   const dir = await mkdtemp(join(tmpdir(), 'waypoint-dev-certs-'));
   const ca = await createMeshCa({ trustDomain });
   const caDir = join(dir, 'ca');

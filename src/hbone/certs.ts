@@ -54,9 +54,8 @@ export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 export const DEFAULT_CA_COMMON_NAME = 'Waypoint Mesh Root CA';
 
 /** Istio workload cert files (as in /var/run/secrets/workload-spiffe-credentials and `istioctl` output). */
-export const CERT_CHAIN_FILE = 'cert-chain.pem';
-export const KEY_FILE = 'key.pem';
-export const ROOT_CERT_FILE = 'root-cert.pem';
+export { CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE } from './cert-files.js';
+import { CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE } from './cert-files.js';
 /** Istio `cacerts` secret files, plus our small trust-domain sidecar file. */
 export const CA_CERT_FILE = 'ca-cert.pem';
 export const CA_KEY_FILE = 'ca-key.pem';

@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE } from './certs.js';
+import { CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE } from './cert-files.js';
 import { uriSansFromSubjectAltName } from './spiffe.js';
 
 

@@ -1,7 +1,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
-import { Client } from 'undici';
+import { Pool } from 'undici';
 import { formatAuthority } from '../hbone/authority.js';
 import type { HboneClientPool } from '../hbone/client-pool.js';
 import { StreamSocket } from '../hbone/stream-socket.js';
@@ -22,6 +22,8 @@ export interface UpstreamsOptions {
   logger: Logger;
   /** Idle keep-alive for inner HTTP/1.1 connections. */
   keepAliveTimeoutMs?: number;
+  /** Inner HTTP/1.1 connections per endpoint at most (default 1024). */
+  maxConnectionsPerEndpoint?: number;
 }
 
 /** Settings for inner h2c sessions (one tunnel each); HBONE already carries flow control. */
@@ -34,7 +36,7 @@ const INNER_H2_SETTINGS = { enablePush: false, initialWindowSize: 1024 * 1024 };
  */
 export class Upstreams {
   readonly #opts: UpstreamsOptions;
-  readonly #http1 = new Map<string, Client>();
+  readonly #http1 = new Map<string, Pool>();
   readonly #h2c = new Map<string, Promise<ClientHttp2Session>>();
   #closed = false;
 
@@ -65,13 +67,17 @@ export class Upstreams {
     });
   }
 
-  /** The keep-alive HTTP/1.1 client for an endpoint. */
-  http1(ep: UpstreamEndpoint): Client {
+  /**
+   * The keep-alive HTTP/1.1 connections to an endpoint: a pool (one request at a time per
+   * connection, as HTTP/1.1 without pipelining allows), each connection one tunnel.
+   */
+  http1(ep: UpstreamEndpoint): Pool {
     const key = this.#key(ep);
     let client = this.#http1.get(key);
     if (client !== undefined && !client.closed && !client.destroyed) return client;
     const host = ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip;
-    client = new Client(`http://${host}:${ep.port}`, {
+    client = new Pool(`http://${host}:${ep.port}`, {
+      connections: this.#opts.maxConnectionsPerEndpoint ?? 1024,
       pipelining: 1,
       keepAliveTimeout: this.#opts.keepAliveTimeoutMs ?? 60_000,
       keepAliveMaxTimeout: 600_000,

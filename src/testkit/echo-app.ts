@@ -55,7 +55,7 @@ export class EchoApp {
     this.#opts = opts;
     this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.#answer(req, res, req.socket as net.Socket));
     this.#h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.#answer(req, res, req.stream.session?.socket as net.Socket));
-    this.#http = net.createServer((socket) => {
+    this.#http = net.createServer({ noDelay: true }, (socket) => {
       this.#track(socket);
       this.#perConnection.set(socket, { id: ++this.#connections, count: 0 });
       socket.once('readable', () => {
@@ -67,7 +67,7 @@ export class EchoApp {
       });
     });
     if (opts.tcpPort !== undefined) {
-      this.#tcp = net.createServer({ allowHalfOpen: true }, (socket) => {
+      this.#tcp = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
         this.#track(socket);
         socket.on('error', () => undefined);
         socket.pipe(socket);

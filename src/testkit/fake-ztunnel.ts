@@ -119,7 +119,7 @@ export class FakeZtunnel {
       case 'forward':
         break;
     }
-    const app = net.connect({ host: parsed.authority.ip, port: parsed.authority.port, localAddress: this.#opts.host });
+    const app = net.connect({ host: parsed.authority.ip, port: parsed.authority.port, localAddress: this.#opts.host, noDelay: true });
     app.on('error', () => {
       if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 503 }, { endStream: true });
       else stream.close(http2.constants.NGHTTP2_CONNECT_ERROR);

@@ -1,0 +1,196 @@
+/**
+ * The benchmark mesh: addresses (all in 127.200.x.x, so it never collides with tests) and the
+ * Kubernetes YAML each waypoint serves.
+ */
+import { join } from 'node:path';
+
+export const NAMESPACE = 'bench';
+export const WAYPOINT_NAME = 'waypoint';
+export const CLIENT_SA = 'client';
+export const POD_SA = 'echo';
+
+/** Echo pods, each behind its own fake destination ztunnel on :15008. */
+export const POD_COUNT = 2;
+export const podIp = (i: number): string => `127.200.1.${i + 1}`;
+/** Directory holding the certificates of pod `i` under the certificates root. */
+export const podCertDir = (root: string, i: number): string => join(root, `pod-${i + 1}`);
+export const POD_PORTS = { ztunnel: 15008, http: 8080, tcpEcho: 9000, sink: 9100 } as const;
+
+export const VIP = '127.200.10.1';
+/** Service ports of `echo`: what each mode's CONNECT authority names. */
+export const SVC_PORTS = { http: 80, h2c: 81, tcp: 9080, sink: 9100 } as const;
+
+/** Waypoint processes: the main one (also used for L4 and h2c), the loaded one, the workers one. */
+export const WAYPOINT_IPS = { main: '127.200.0.10', loaded: '127.200.0.11', workers: '127.200.0.12' } as const;
+export type WaypointKey = keyof typeof WAYPOINT_IPS;
+export const WAYPOINT_PORTS = { hbone: 15008, admin: 15000, metrics: 15020, readiness: 15021 } as const;
+
+/** Tunnel (client) processes listen here, one port each. */
+export const CLIENT_IP = '127.200.0.1';
+
+export const ROUTE_COUNT = 100;
+export const AUTHZ_RULE_COUNT = 1000;
+const RULES_PER_POLICY = 100;
+
+/** Paths the enforcement probes use (see `probeEnforcement`). */
+export const PROBES = { routePath: '/route-probe', authzPath: '/authz-probe' } as const;
+
+function pod(i: number): string {
+  return `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: echo-${i + 1}
+  namespace: ${NAMESPACE}
+  labels: { app: echo }
+spec:
+  serviceAccountName: ${POD_SA}
+  containers:
+    - name: echo
+      image: echo
+      ports:
+        - { name: http, containerPort: ${POD_PORTS.http} }
+        - { name: sink, containerPort: ${POD_PORTS.sink} }
+status:
+  phase: Running
+  podIP: ${podIp(i)}
+`;
+}
+
+/** The base configuration: one Service with an http, an h2c and two tcp ports over the echo pods. */
+export function baseConfig(): string {
+  const pods = Array.from({ length: POD_COUNT }, (_, i) => pod(i)).join('');
+  return `apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${NAMESPACE}
+  labels: { istio.io/use-waypoint: ${WAYPOINT_NAME} }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: ${WAYPOINT_NAME}
+  namespace: ${NAMESPACE}
+  labels: { istio.io/waypoint-for: service }
+spec:
+  gatewayClassName: istio-waypoint
+  listeners:
+    - { name: mesh, port: 15008, protocol: HBONE }
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+  namespace: ${NAMESPACE}
+spec:
+  clusterIP: ${VIP}
+  selector: { app: echo }
+  ports:
+    - { name: http, port: ${SVC_PORTS.http}, targetPort: ${POD_PORTS.http}, appProtocol: http }
+    - { name: http2-echo, port: ${SVC_PORTS.h2c}, targetPort: ${POD_PORTS.http}, appProtocol: http2 }
+    - { name: tcp-floor, port: ${SVC_PORTS.tcp}, targetPort: ${POD_PORTS.http}, appProtocol: tcp }
+    - { name: tcp-sink, port: ${SVC_PORTS.sink}, targetPort: ${POD_PORTS.sink}, appProtocol: tcp }
+${pods}`;
+}
+
+const serviceParent = `  parentRefs:
+    - { group: "", kind: Service, name: echo, port: ${SVC_PORTS.http} }
+`;
+
+/**
+ * 100 HTTPRoutes on the echo Service: 98 that never match the benchmark request (path and header
+ * matches), one redirect probe, and a catch-all last one that carries the benchmark traffic.
+ */
+function routes(): string {
+  const out: string[] = [];
+  for (let i = 0; i < ROUTE_COUNT - 2; i++) {
+    out.push(`---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: route-${i}
+  namespace: ${NAMESPACE}
+spec:
+${serviceParent}  rules:
+    - matches:
+        - path: { type: PathPrefix, value: /api/v${i}/ }
+          headers: [{ name: x-tenant, value: tenant-${i} }]
+        - path: { type: Exact, value: /exact-${i} }
+          method: POST
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: { set: [{ name: x-route, value: route-${i} }] }
+      backendRefs: [{ name: echo, port: ${SVC_PORTS.http} }]
+`);
+  }
+  out.push(`---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: route-probe
+  namespace: ${NAMESPACE}
+spec:
+${serviceParent}  rules:
+    - matches: [{ path: { type: Exact, value: ${PROBES.routePath} } }]
+      filters:
+        - type: RequestRedirect
+          requestRedirect: { path: { type: ReplaceFullPath, replaceFullPath: /redirected }, statusCode: 302 }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: route-default
+  namespace: ${NAMESPACE}
+spec:
+${serviceParent}  rules:
+    - matches: [{ path: { type: PathPrefix, value: / } }]
+      backendRefs: [{ name: echo, port: ${SVC_PORTS.http} }]
+`);
+  return out.join('');
+}
+
+/**
+ * 1,000 AuthorizationPolicy rules on the echo Service, in policies of 100: one DENY policy whose
+ * rules never match the benchmark client except the probe path, then ALLOW policies whose rules
+ * name other principals and paths; only the very last rule allows the benchmark client, so an
+ * engine that walks rules in order pays for all of them.
+ */
+function policies(): string {
+  const out: string[] = [];
+  const policyCount = AUTHZ_RULE_COUNT / RULES_PER_POLICY;
+  for (let p = 0; p < policyCount; p++) {
+    const deny = p === 0;
+    const rules: string[] = [];
+    for (let r = 0; r < RULES_PER_POLICY; r++) {
+      const n = p * RULES_PER_POLICY + r;
+      if (deny && r === 0) {
+        rules.push(`    - to: [{ operation: { paths: ["${PROBES.authzPath}"] } }]`);
+      } else if (!deny && p === policyCount - 1 && r === RULES_PER_POLICY - 1) {
+        rules.push(`    - from: [{ source: { principals: ["cluster.local/ns/${NAMESPACE}/sa/${CLIENT_SA}"] } }]
+      to: [{ operation: { methods: ["GET"], paths: ["/*"] } }]`);
+      } else {
+        rules.push(`    - from: [{ source: { principals: ["cluster.local/ns/tenant-${n}/sa/app-${n}"], namespaces: ["tenant-${n}"] } }]
+      to: [{ operation: { methods: ["GET", "POST"], paths: ["/tenant-${n}/*", "/exact-${n}"] } }]
+      when: [{ key: "request.headers[x-tenant]", values: ["tenant-${n}"] }]`);
+      }
+    }
+    out.push(`---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: policy-${p}
+  namespace: ${NAMESPACE}
+spec:
+  targetRefs: [{ group: "", kind: Service, name: echo }]
+  action: ${deny ? 'DENY' : 'ALLOW'}
+  rules:
+${rules.join('\n')}
+`);
+  }
+  return out.join('');
+}
+
+/** The base configuration plus 100 HTTPRoutes and 1,000 AuthorizationPolicy rules. */
+export function loadedConfig(): string {
+  return `${baseConfig()}${routes()}${policies()}`;
+}

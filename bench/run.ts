@@ -1,0 +1,146 @@
+/**
+ * `npm run bench [-- --quick]`: the waypoint benchmark (issue 6). Builds the loopback mesh as
+ * separate processes, measures every mode in one run, prints the table and writes the results.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLIENT_IP, PROBES, SVC_PORTS, VIP, WAYPOINT_IPS, WAYPOINT_PORTS } from './config.js';
+import { bulkTransfer, openIdleSessions, probe, rssMb } from './measure.js';
+import { startMesh, tunnelsReady } from './mesh.js';
+import { BULK, MODES, runMode, settings, tunnelSpecs, WAYPOINTS, type ModeResult } from './modes.js';
+import { killAllNow, stopAll } from './processes.js';
+import { machine, printReport, writeJson, writeMarkdown, type Report } from './report.js';
+
+const t0 = Date.now();
+const log = (line: string): void => {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function enforcement(port: number | undefined): Promise<Report['enforcement']> {
+  if (port === undefined) return { routes: 'n/a (no loaded waypoint)', authorization: 'n/a (no loaded waypoint)' };
+  const route = await probe(CLIENT_IP, port, PROBES.routePath);
+  const authz = await probe(CLIENT_IP, port, PROBES.authzPath);
+  const says = (status: number, expected: number): string =>
+    status === expected ? `enforced (${status} on the probe)` : status === 200 ? 'not enforced (200 on the probe)' : `unclear (${status} on the probe, expected ${expected})`;
+  return { routes: says(route.status, 302), authorization: says(authz.status, 403) };
+}
+
+/** The temporary directory (certificates, configuration), removed at the end and on signals. */
+let tempDir: string | undefined;
+
+async function cleanup(): Promise<void> {
+  await stopAll();
+  if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const s = settings(process.argv.includes('--quick'));
+  const dir = await mkdtemp(join(tmpdir(), 'waypoint-bench-'));
+  tempDir = dir;
+  const notes: string[] = [];
+  try {
+    const specs = tunnelSpecs();
+    const mesh = await startMesh(dir, WAYPOINTS, specs, log);
+    const main = mesh.waypoints.get('main');
+    if (main === undefined) throw new Error(`the waypoint did not start: ${mesh.refused.get('main') ?? 'unknown'}`);
+    for (const [key, why] of mesh.refused) log(`waypoint ${key} refused to start: ${why}`);
+
+    // Memory before any traffic, then with idle HBONE sessions.
+    await sleep(300);
+    const memory: Report['memory'] = { sessions: s.idleSessions, idleMb: rssMb(main.pid) };
+    log(`RSS idle ${memory.idleMb?.toFixed(1)} MB; opening ${s.idleSessions} idle HBONE sessions`);
+    try {
+      const idle = await openIdleSessions(WAYPOINT_IPS.main, WAYPOINT_PORTS.hbone, `${VIP}:${SVC_PORTS.http}`, mesh.clientCert, s.idleSessions, 60_000);
+      await sleep(300);
+      memory.withSessionsMb = rssMb(main.pid);
+      memory.perThousandMb = ((memory.withSessionsMb - (memory.idleMb ?? 0)) * 1000) / idle.opened;
+      log(`RSS with ${idle.opened} idle sessions ${memory.withSessionsMb.toFixed(1)} MB`);
+      await idle.close();
+    } catch (err) {
+      memory.error = (err as Error).message;
+      log(`!!! idle sessions: ${memory.error}`);
+    }
+
+    const tunnels = await tunnelsReady(mesh, specs);
+    const portOf = (key: string): number | undefined => (tunnels.has(key) ? specs.find((t) => t.key === key)?.port : undefined);
+
+    const enforced = await enforcement(portOf('l7-loaded'));
+    log(`L7 loaded: routes ${enforced.routes}; AuthorizationPolicy ${enforced.authorization}`);
+
+    const modes: ModeResult[] = [];
+    for (const m of MODES) {
+      const tunnel = tunnels.get(m.key);
+      const port = portOf(m.key);
+      const waypoint = m.waypoint === undefined ? undefined : mesh.waypoints.get(m.waypoint);
+      if (m.waypoint !== undefined && waypoint === undefined) {
+        modes.push({ key: m.key, label: m.label, na: mesh.refused.get(m.waypoint) ?? 'waypoint not running' });
+        continue;
+      }
+      if (tunnel === undefined || port === undefined) throw new Error(`no tunnel for ${m.key}`);
+      const r = await runMode(m, s, { port, tunnelPid: tunnel.pid, waypointPid: waypoint?.pid }, log);
+      if (r.na !== undefined) log(`!!! ${m.label}: ${r.na}`);
+      modes.push(r);
+    }
+
+    const bulk: Report['bulk'] = { bytes: s.bulkBytes };
+    try {
+      const timeoutMs = 30_000 + s.bulkBytes / 5_000;
+      log(`bulk ${s.bulkBytes / 1024 / 1024} MiB, baseline`);
+      bulk.baselineMBps = await bulkTransfer(CLIENT_IP, portOf(BULK.baseline.key) ?? 0, s.bulkBytes, timeoutMs);
+      log(`bulk ${s.bulkBytes / 1024 / 1024} MiB, through the waypoint's tcp port`);
+      bulk.waypointMBps = await bulkTransfer(CLIENT_IP, portOf(BULK.waypoint.key) ?? 0, s.bulkBytes, timeoutMs);
+    } catch (err) {
+      bulk.error = (err as Error).message;
+      log(`!!! bulk: ${bulk.error}`);
+    }
+
+    notes.push(
+      'Latency percentiles come from autocannon\'s per-response timings (sub-millisecond); its own histogram keeps whole milliseconds.',
+      'autocannon\'s overallRate is a per-connection quota per second: each of the 16 connections sends its ~63 requests back to back at the start of every second, then waits (checked against a plain server: all 1,000 requests of a second arrive within its first ~100 ms). "Fixed-rate" latency is therefore that of 16 concurrent requests in bursts, not of evenly spaced ones as fortio measures Istio.',
+      'The waypoints run with --log-level warn, so no access-log lines are written.',
+      'Idle RSS is read before any traffic with the benchmark configuration (one Service, two pods); idle sessions each hold one open CONNECT to the http port and are closed before the load modes.',
+      'h2c is driven by a small node:http2 loop in the harness (one connection per client, the same per-connection rate quota as autocannon); its client costs more CPU than autocannon\'s, so its closed-loop req/s is not directly comparable.',
+      `All processes share this machine's ${machine().cores} cores; closed-loop req/s is bounded by whichever process saturates first.`,
+    );
+    for (const [key, why] of mesh.refused) notes.push(`Waypoint "${key}" could not start: ${why}`);
+    const report: Report = { date: new Date().toISOString(), machine: machine(), settings: s, modes, bulk, memory, enforcement: enforced, notes };
+    printReport(report);
+    const file = await writeJson(report);
+    log(`wrote ${file}`);
+    if (!s.quick) {
+      await writeMarkdown(report);
+      log('wrote bench/RESULTS.md and bench/latency.svg');
+    }
+    const failed = modes.filter((m) => m.na === undefined && ((m.closed?.errors ?? 0) + (m.closed?.non2xx ?? 0) + (m.fixed?.errors ?? 0) + (m.fixed?.non2xx ?? 0) > 0));
+    if (failed.length > 0) {
+      process.stderr.write(`\n!!! ERRORS in ${failed.map((m) => m.label).join(', ')}: every mode must finish with zero errors and zero non-2xx\n`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping every child`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+const watchdog = setTimeout(
+  () => {
+    log('!!! the benchmark overran its time limit; stopping');
+    void cleanup().finally(() => process.exit(1));
+  },
+  process.argv.includes('--quick') ? 180_000 : 30 * 60_000,
+);
+watchdog.unref();
+
+main().catch((err: unknown) => {
+  process.stderr.write(`\nbench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
+
