@@ -25,6 +25,8 @@ export interface AdminServerOptions {
   clusters?: () => ClusterView[];
   /** Extra admin routes (e.g. the policy explainer), by path. */
   extraRoutes?: ReadonlyMap<string, AdminRoute>;
+  /** Where the Prometheus text comes from (default: this process's registry; workers: merged). */
+  collectMetrics?: () => Promise<string>;
 }
 
 export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -55,6 +57,10 @@ export class AdminServers {
     build.set({ component: 'proxy', tag: process.env.ISTIO_VERSION ?? 'unknown' }, 1);
   }
 
+  #collect(): Promise<string> {
+    return this.#opts.collectMetrics?.() ?? this.registry.metrics();
+  }
+
   #readinessRoutes(): Map<string, Route> {
     return new Map<string, Route>([
       ['/healthz/ready', (_q, res) => (this.ready && !this.draining ? send(res, 200, '') : send(res, 503, this.draining ? 'draining\n' : 'not ready\n'))],
@@ -63,7 +69,7 @@ export class AdminServers {
 
   #metricsRoutes(): Map<string, Route> {
     const metrics: Route = (_q, res) => {
-      this.registry.metrics().then(
+      this.#collect().then(
         (text) => send(res, 200, text, this.registry.contentType),
         (err: Error) => send(res, 500, `${err.message}\n`),
       );
@@ -147,7 +153,7 @@ export class AdminServers {
       [
         '/stats',
         (_q, res) => {
-          this.registry.metrics().then(
+          this.#collect().then(
             (text) => send(res, 200, statsText(text)),
             (err: Error) => send(res, 500, `${err.message}\n`),
           );

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { formatProblem } from '../config/validate.js';
 import type { ConfigProblem } from '../config/types.js';
@@ -5,6 +6,7 @@ import { TlsSource } from '../hbone/tls-source.js';
 import { Waypoint } from '../waypoint.js';
 import { parseHostPort, type HostPort } from './address.js';
 import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
+import { runPrimary, runWorker } from './workers.js';
 
 export interface RunFlags {
   config: string[];
@@ -25,16 +27,16 @@ export interface RunFlags {
 
 /** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
 export async function runCommand(flags: RunFlags, logger: Logger): Promise<void> {
-  if (flags.workers !== 1) {
-    throw new Error('--workers other than 1 is not supported yet; run one waypoint process per core behind the waypoint Service');
-  }
   const example = flags.config.length === 0 && flags.certs === undefined;
   if (!example && flags.config.length === 0) throw new Error('--certs was given without --config; give both, or neither to serve the built-in example');
   if (!example && flags.certs === undefined) throw new Error('--config was given without --certs; give the directory holding cert-chain.pem, key.pem and root-cert.pem');
 
   let certDir = flags.certs;
   let clientDir: string | undefined;
-  if (example) {
+  // Workers use the certificates their primary made (dev certificates are made once).
+  const inherited = cluster.isWorker ? process.env.WAYPOINT_WORKER_CERTS : undefined;
+  if (inherited !== undefined) certDir = inherited;
+  else if (example) {
     const dev = await createDevCerts(flags.trustDomain);
     certDir = dev.waypointDir;
     clientDir = dev.clientDir;
@@ -47,13 +49,8 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
   const metrics = listen(flags.metrics, '127.0.0.1:15020', '0.0.0.0:15020', '--metrics');
   const readiness = listen(flags.readiness, '127.0.0.1:15021', '0.0.0.0:15021', '--readiness');
 
-  const tls = await TlsSource.fromDir(certDir as string);
-  let waypoint: Waypoint;
-  try {
-    waypoint = await Waypoint.start({
+  const base = {
       configPaths: example ? [EXAMPLE_CONFIG] : flags.config,
-      tls,
-      logger,
       namespace: example ? EXAMPLE.namespace : flags.namespace,
       name: example ? EXAMPLE.waypointName : flags.name,
       trustDomain: flags.trustDomain,
@@ -65,27 +62,30 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       readiness,
       upstreamHbonePort: flags.upstreamHbonePort,
       drainMs: flags.drainMs,
-    });
-  } catch (err) {
-    const problems = (err as { problems?: ConfigProblem[] }).problems;
-    if (problems !== undefined) {
-      for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
+  };
+  if (flags.workers > 1 || cluster.isWorker) {
+    if (cluster.isWorker) {
+      await runWorker({ ...base, tls: await TlsSource.fromDir(certDir as string), logger: logger.child({ worker: cluster.worker?.id }) });
+      return;
     }
+    process.env.WAYPOINT_WORKER_CERTS = certDir;
+    if (example) printExampleHelp(hbone, clientDir);
+    try {
+      await runPrimary({ ...base, tls: await TlsSource.fromDir(certDir as string), logger, certDir: certDir as string, workers: flags.workers }, logger);
+    } catch (err) {
+      printProblems(err);
+      throw err;
+    }
+    return;
+  }
+  let waypoint: Waypoint;
+  try {
+    waypoint = await Waypoint.start({ ...base, tls: await TlsSource.fromDir(certDir as string), logger });
+  } catch (err) {
+    printProblems(err);
     throw err;
   }
-  if (example) {
-    process.stderr.write(
-      [
-        '',
-        'Serving the built-in example mesh (examples/demo-mesh.yaml) with fresh development certificates.',
-        `Its echo pods are not running here; \`waypoint demo\` (npm start) starts them too.`,
-        'Send traffic through it as the example client would:',
-        `  npx waypoint tunnel --listen 127.0.0.1:15080 --to ${hbone.host}:${hbone.port} --authority ${EXAMPLE.vip}:80 --certs ${clientDir}`,
-        '  curl -s http://127.0.0.1:15080/hello',
-        '',
-      ].join('\n'),
-    );
-  }
+  if (example) printExampleHelp(hbone, clientDir);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -107,4 +107,23 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+function printProblems(err: unknown): void {
+  const problems = (err as { problems?: ConfigProblem[] }).problems;
+  if (problems !== undefined) for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
+}
+
+function printExampleHelp(hbone: HostPort, clientDir: string | undefined): void {
+  process.stderr.write(
+    [
+      '',
+      'Serving the built-in example mesh (examples/demo-mesh.yaml) with fresh development certificates.',
+      `Its echo pods are not running here; \`waypoint demo\` (npm start) starts them too.`,
+      'Send traffic through it as the example client would:',
+      `  npx waypoint tunnel --listen 127.0.0.1:15080 --to ${hbone.host}:${hbone.port} --authority ${EXAMPLE.vip}:80 --certs ${clientDir ?? '<client certs>'}`,
+      '  curl -s http://127.0.0.1:15080/hello',
+      '',
+    ].join('\n'),
+  );
 }

@@ -185,6 +185,51 @@ describe('waypoint run + waypoint tunnel as processes', () => {
     }
   }, 30_000);
 
+  it('--workers 2: both workers serve, metrics are merged on the primary, SIGTERM drains all', async () => {
+    const host = ip('0.13');
+    const wp = new CliProcess([
+      'run',
+      '--config', join(dir, 'config'),
+      '--certs', join(dir, 'waypoint'),
+      '--hbone', `${host}:15008`,
+      '--admin', `${host}:15000`,
+      '--metrics', `${host}:15020`,
+      '--readiness', `${host}:15021`,
+      '--workers', '2',
+      '--drain-ms', '500',
+    ]);
+    processes.push(wp);
+    await eventually(async () => {
+      const r = await request(`http://${host}:15021/healthz/ready`).catch(() => undefined);
+      await r?.body.dump();
+      return r?.statusCode === 200;
+    }, 15_000, 'both workers ready');
+    const material = await readTlsMaterial(join(dir, 'client'));
+    const logger = pino({ level: 'silent' });
+    const pools = [0, 1, 2, 3].map(() => new HboneClientPool({ tls: new TlsSource(material), trustDomains: ['cluster.local'], logger }));
+    try {
+      // Separate pools: separate HBONE connections, spread over the workers by the primary.
+      for (const pool of pools) {
+        const c = new HboneHttpClient(pool, { host, port: 15008, authority: `${ip('10.1')}:80` });
+        expect((await c.request({ path: '/workers' })).status).toBe(200);
+        await c.close();
+      }
+      const workersSeen = new Set(wp.logLines.filter((l) => l.msg === 'access' && l.path === '/workers').map((l) => l.worker));
+      expect(workersSeen.size).toBe(2);
+      const res = await request(`http://${host}:15020/stats/prometheus`);
+      const text = await res.body.text();
+      const counted = text
+        .split('\n')
+        .filter((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="200"'))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      expect(counted).toBe(4);
+      expect(text.split('\n').filter((l) => l.startsWith('istio_build{'))).toEqual(['istio_build{component="proxy",tag="unknown"} 1']);
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+    expect(await wp.stop('SIGTERM')).toBe(0);
+  }, 30_000);
+
   it('refuses to start on a broken configuration, printing each problem', async () => {
     const bad = join(dir, 'bad-config');
     await mkdir(bad, { recursive: true });
