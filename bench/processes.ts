@@ -20,7 +20,9 @@ export class Child {
 
   constructor(name: string, script: string, args: string[]) {
     this.name = name;
-    this.proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // BENCH_WAYPOINT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the waypoints.
+    const nodeArgs = name.startsWith('waypoint') ? (process.env.BENCH_WAYPOINT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
+    this.proc = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => {
       // Only the tail matters (for error messages); never let a chatty child grow the harness.
       this.#output = (this.#output + d.toString()).slice(-8192);

@@ -54,44 +54,51 @@ export function sendAttempt(
 }
 
 function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: AbortSignal; timeoutMs?: number | undefined }): Promise<AttemptResult> {
-  const abort = new AbortController();
+  // Without a per-try timeout the caller's signal is enough: no controller, no listener (both
+  // cost on every request).
+  let signal = opts.signal;
   let timedOut = false;
-  const onOuterAbort = (): void => abort.abort();
-  opts.signal.addEventListener('abort', onOuterAbort, { once: true });
-  const timer =
-    opts.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          abort.abort();
-        }, opts.timeoutMs);
-  const cleanup = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    opts.signal.removeEventListener('abort', onOuterAbort);
-  };
-  const headers: HeaderMap = { ...req.headers, host: req.authority };
+  let stopTimer: () => void = noop;
+  let unlink: () => void = noop;
+  if (opts.timeoutMs !== undefined) {
+    const abort = new AbortController();
+    const onOuterAbort = (): void => abort.abort();
+    opts.signal.addEventListener('abort', onOuterAbort, { once: true });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, opts.timeoutMs);
+    signal = abort.signal;
+    stopTimer = () => clearTimeout(timer);
+    unlink = () => opts.signal.removeEventListener('abort', onOuterAbort);
+  }
+  req.headers.host = req.authority;
   return upstreams
     .http1(ep)
-    .request({ method: req.method, path: req.path, headers, body: req.body, signal: abort.signal })
+    .request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal })
     .then(
       (up): AttemptResult => {
-        if (timer !== undefined) clearTimeout(timer);
-        up.body.once('close', cleanup);
+        // The per-try timeout covers the wait for headers; the caller's abort still reaches the body.
+        stopTimer();
+        up.body.once('close', unlink);
         return {
           ok: true,
           status: up.statusCode,
           headers: up.headers,
           body: up.body,
-          onTrailers: () => undefined,
-          abort: () => abort.abort(),
+          onTrailers: noop,
+          abort: () => up.body.destroy(),
         };
       },
       (err: Error & { code?: string }): AttemptResult => {
-        cleanup();
+        stopTimer();
+        unlink();
         return { ok: false, failure: opts.signal.aborted && !timedOut ? 'cancelled' : classifyUpstreamError(err, timedOut), error: err };
       },
     );
 }
+
+function noop(): void {}
 
 function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: AbortSignal; timeoutMs?: number | undefined }): Promise<AttemptResult> {
   return upstreams.h2c(ep).then(
