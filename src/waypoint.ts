@@ -5,6 +5,7 @@ import { HboneClientPool } from './hbone/client-pool.js';
 import { HboneServer } from './hbone/server.js';
 import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/main-internal.js';
+import { ClusterRuntimeStates } from './l7/cluster-runtime.js';
 import { Upstreams } from './l7/upstreams.js';
 import { AccessLog } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
@@ -44,6 +45,8 @@ export class Waypoint {
   readonly mainInternal: MainInternal;
   readonly admin: AdminServers;
   readonly metrics: IstioMetrics;
+  /** Per-cluster load balancing, circuit breakers and outlier detection (survives reloads). */
+  readonly clusters = new ClusterRuntimeStates();
   readonly #opts: WaypointOptions;
   hboneAddress = { address: '', port: 0 };
   #closed = false;
@@ -66,11 +69,16 @@ export class Waypoint {
       drain: () => this.drain(),
       quit: () => void this.close(),
       listeners: () => listenersView(store.current, `${this.hboneAddress.address}:${this.hboneAddress.port}`, opts.upstreamHbonePort),
-      clusters: () => clustersView(store.current),
+      clusters: () =>
+        clustersView(store.current, (name) => {
+          const state = this.clusters.states.get(name)?.describe();
+          if (state === undefined) return undefined;
+          return { ejected: new Set(state.endpoints.filter((e) => e.ejected).map((e) => e.address)), state };
+        }),
       extraRoutes: authzRoutes(snapshot),
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
-    this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log, metrics: this.metrics });
+    this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log, metrics: this.metrics, clusters: this.clusters });
     this.hbone = new HboneServer({
       host: opts.hbone.host,
       port: opts.hbone.port,
@@ -99,6 +107,11 @@ export class Waypoint {
     const log = opts.logger;
     for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
     store.on('snapshot', (s) => wp.metrics.retainWorkloads(s.workloads, s.services));
+    // Cluster state for clusters the new configuration no longer has is dropped.
+    store.on('snapshot', (s) => {
+      const live = clusterNames(s);
+      wp.clusters.states.retain(wp.clusters.states.names().filter((n) => live.has(n.replace(/\|(http|tcp)\/[^|]*\|/, '|$1|'))));
+    });
     store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
     store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));
     opts.tls.on('rejected', (err: Error) => log.error({ err: err.message }, 'certificate reload failed; keeping the current certificate'));
@@ -150,4 +163,14 @@ export class Waypoint {
     await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
     await this.pool.close();
   }
+}
+
+/** Every cluster name a snapshot can route to, without subsets. */
+function clusterNames(s: ConfigSnapshot): Set<string> {
+  const names = new Set(['encap']);
+  for (const b of s.byHostPort.values()) {
+    names.add(`inbound-vip|${b.port.port}|http|${b.service.hostname}`);
+    names.add(`inbound-vip|${b.port.port}|tcp|${b.service.hostname}`);
+  }
+  return names;
 }
