@@ -24,9 +24,21 @@ spec: { serviceAccountName: sleep, containers: [{ name: sleep, image: curl }] }
 status: { phase: Running, podIP: 127.0.0.1 }
 `;
 
+// Service `empty` gets a route that matches only /only: anything else has no route (404 NR).
+const narrowRoute = `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: narrow, namespace: default }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: imposter, port: 80 }]
+  rules:
+    - matches: [{ path: { type: Exact, value: /only } }]
+      backendRefs: [{ name: echo, port: 80 }]
+`;
+
 beforeAll(async () => {
   mesh = await LoopbackMesh.start({
-    config: config + sleepPod,
+    config: config + sleepPod + narrowRoute,
     pods,
     waypoint: { ip: ip('0.10'), namespace: 'default', name: 'waypoint' },
     metrics: { host: ip('0.10'), port: 0 },
@@ -77,6 +89,18 @@ describe('istio_* metrics after real traffic', () => {
     expect(line).toContain('response_code="503"');
     expect(line).toContain('response_flags="UF,URX"');
     expect(line).toContain(destination('refuse-1', 'refuse', 'refuse', 'refuse'));
+  });
+
+  it('counts a 404 NR when no route matches', async () => {
+    const c = new HboneHttpClient(client, { ...mesh.hbone, authority: `${ip('10.4')}:80` });
+    const res = await c.request({ path: '/not-routed' });
+    await c.close();
+    expect(res.status).toBe(404);
+    const lines = await scrape();
+    const line = lines.find((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="404"'));
+    expect(line).toBe(
+      `istio_requests_total{${SOURCE},destination_workload="unknown",destination_workload_namespace="unknown",destination_principal="unknown",destination_app="unknown",destination_version="unknown",destination_service="imposter.default.svc.cluster.local",destination_canonical_service="unknown",destination_canonical_revision="unknown",destination_service_name="imposter",destination_service_namespace="default",destination_cluster="unknown",request_protocol="http",response_code="404",grpc_response_status="",response_flags="NR",connection_security_policy="mutual_tls"} 1`,
+    );
   });
 
   it('counts a TCP connection with bytes both ways', async () => {
