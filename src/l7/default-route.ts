@@ -1,8 +1,8 @@
 import type { VipBinding } from '../config/types.js';
 import { ISTIO_DEFAULT_RETRY } from './retry.js';
-import type { CompiledRule, HeaderMutation, TrafficPolicy } from './routes/types.js';
+import { EMPTY_HEADER_MUTATION } from './routes/actions.js';
+import type { CompiledRule, TrafficPolicy } from './routes/types.js';
 
-export const NO_HEADER_CHANGES: HeaderMutation = Object.freeze({ set: [], add: [], remove: [] });
 
 /** Traffic policy of a cluster no DestinationRule touches: round robin, no limits. */
 export const DEFAULT_TRAFFIC_POLICY: TrafficPolicy = Object.freeze({ loadBalancer: Object.freeze({ kind: 'ROUND_ROBIN' as const }) });
@@ -21,8 +21,8 @@ export function defaultServiceRule(binding: VipBinding): CompiledRule {
     rule = Object.freeze({
       routeName: 'default',
       ruleName: cluster,
-      requestHeaders: NO_HEADER_CHANGES,
-      responseHeaders: NO_HEADER_CHANGES,
+      requestHeaders: EMPTY_HEADER_MUTATION,
+      responseHeaders: EMPTY_HEADER_MUTATION,
       action: Object.freeze({
         kind: 'forward' as const,
         backends: Object.freeze([Object.freeze({ weight: 1, target: binding, cluster })]),
@@ -40,8 +40,8 @@ export function defaultServiceRule(binding: VipBinding): CompiledRule {
 export const ENCAP_RULE: CompiledRule = Object.freeze({
   routeName: 'default',
   ruleName: 'encap',
-  requestHeaders: NO_HEADER_CHANGES,
-  responseHeaders: NO_HEADER_CHANGES,
+  requestHeaders: EMPTY_HEADER_MUTATION,
+  responseHeaders: EMPTY_HEADER_MUTATION,
   action: Object.freeze({
     kind: 'forward' as const,
     backends: Object.freeze([]),

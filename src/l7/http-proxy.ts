@@ -14,7 +14,7 @@ import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import { pickWeighted, redirectLocation, rewritePath } from './routes/actions.js';
 import { normalizePath } from '../policy/index.js';
 import type { BackendRef, CompiledRule, ForwardAction, RouteRequest } from './routes/types.js';
-import type { TunnelContext } from './tunnel-context.js';
+import { tunnelRecord, type TunnelContext } from './tunnel-context.js';
 import { authorize, denialDetails } from './authorize.js';
 import { sendAttempt, type UpstreamRequest } from './upstream-attempt.js';
 
@@ -90,24 +90,13 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
   const path = normalized ?? rawPath;
   const xrid = headers['x-request-id'];
   const tp = headers.traceparent;
-  const ex = new Exchange({
-    type: 'http',
-    start_time: new Date().toISOString(),
-    duration_ms: 0,
-    method,
-    authority,
-    path,
-    protocol: h2 ? 'HTTP/2' : 'HTTP/1.1',
-    response_flags: '-',
-    bytes_received: 0,
-    bytes_sent: 0,
-    connect_authority: tunnel.authorityText,
-    chain: tunnel.chain,
-    source_principal: tunnel.peer.identity,
-    source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
-    x_request_id: typeof xrid === 'string' && xrid !== '' ? xrid : randomUUID(),
-    ...(typeof tp === 'string' ? { traceparent: tp } : {}),
-  });
+  const ex = new Exchange(tunnelRecord(tunnel, 'http', h2 ? 'HTTP/2' : 'HTTP/1.1', Date.now()));
+  const rec = ex.rec;
+  rec.method = method;
+  rec.authority = authority;
+  rec.path = path;
+  rec.x_request_id = typeof xrid === 'string' && xrid !== '' ? xrid : randomUUID();
+  if (typeof tp === 'string') rec.traceparent = tp;
   const snap = deps.snapshot();
   const dest = currentDestination(snap, tunnel);
   res.once('close', () => finish(deps, ex, tunnel, dest ?? tunnel.destination, req, res));

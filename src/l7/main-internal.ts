@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { vipKey } from '../config/address.js';
 import type { ConfigSnapshot } from '../config/types.js';
 import type { TunnelHandler, TunnelRequest, TunnelVerdict } from '../hbone/server.js';
+import { DEFAULT_LIMITS } from '../hbone/settings.js';
 import { StreamSocket } from '../hbone/stream-socket.js';
 import type { AccessLog } from '../metrics/access-log.js';
 import type { IstioMetrics } from '../metrics/istio-metrics.js';
@@ -30,6 +31,10 @@ export interface MainInternalOptions {
   maxHeaderBytes?: number;
   /** Idle time after which an inner HTTP connection is closed. */
   idleTimeoutMs?: number;
+  /** Time an HTTP/1.1 client has to send a whole request head (408 after it). */
+  headersTimeoutMs?: number;
+  /** Largest request body buffered so that it can be retried or mirrored. */
+  maxRequestBufferBytes?: number;
   /** Endpoint choice, limits and outlier detection per cluster (default: plain round robin). */
   clusters?: ClusterRuntime;
   /** Random source for weights, faults and mirrors (tests pass a seeded one). */
@@ -56,9 +61,9 @@ function httpReporter(metrics: IstioMetrics): (r: HttpExchangeReport) => void {
     });
 }
 
-const DEFAULT_SNIFF_TIMEOUT_MS = 5_000;
-const DEFAULT_MAX_HEADER_BYTES = 60 * 1024; // Envoy max_request_headers_kb default
-const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000; // Envoy HTTP idle_timeout default (1 h)
+const DEFAULT_SNIFF_TIMEOUT_MS = DEFAULT_LIMITS.sniffTimeoutMs;
+const DEFAULT_MAX_HEADER_BYTES = DEFAULT_LIMITS.maxHeaderBytes;
+const DEFAULT_IDLE_TIMEOUT_MS = DEFAULT_LIMITS.idleTimeoutMs;
 
 /**
  * main_internal: the in-process listener behind connect_terminate. Classifies each tunnel's
@@ -86,16 +91,23 @@ export class MainInternal {
       accessLog: opts.accessLog,
       logger: this.#log,
       report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
+      retryBufferBytes: opts.maxRequestBufferBytes ?? DEFAULT_LIMITS.maxRequestBufferBytes,
     };
     this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, rr: new RoundRobinState(), accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
     const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
+    const headersTimeout = opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs;
     this.#http1 = http.createServer({
       maxHeaderSize: opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       requestTimeout: 0,
-      headersTimeout: 60_000,
+      headersTimeout,
       keepAliveTimeout: idle,
+      // How often the head timeout is checked (Node's default, 30 s, would let it run long).
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
     });
+    // This server never listens: it is fed tunnels. Node tracks connections (the head timeout,
+    // closeIdleConnections on drain) only from 'listening' on, so start that tracking now.
+    this.#http1.emit('listening');
     this.#http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const ctx = this.#ctx.get(req.socket);
       if (ctx === undefined) {
@@ -251,5 +263,7 @@ export class MainInternal {
   close(): void {
     for (const s of this.#h2Sessions) s.destroy();
     this.#http1.closeAllConnections();
+    // Stops the head-timeout checker (the server itself never listened).
+    this.#http1.close();
   }
 }

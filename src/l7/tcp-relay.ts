@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import { formatAuthority } from '../hbone/authority.js';
 import { StreamSocket } from '../hbone/stream-socket.js';
-import type { AccessLog, AccessRecord } from '../metrics/access-log.js';
+import type { AccessLog } from '../metrics/access-log.js';
 import { TcpReporter, type IstioMetrics } from '../metrics/istio-metrics.js';
 import type { ConfigSnapshot, Endpoint } from '../config/types.js';
 import { authorize, denialDetails } from './authorize.js';
 import type { RoundRobinState } from './load-balancer.js';
 import { decideDefaultRoute } from './router.js';
-import type { TunnelContext } from './tunnel-context.js';
+import { tunnelRecord, type TunnelContext } from './tunnel-context.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface TcpRelayDeps {
@@ -25,19 +25,7 @@ export interface TcpRelayDeps {
  */
 export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: StreamSocket): void {
   const started = Date.now();
-  const rec: AccessRecord = {
-    type: 'tcp',
-    start_time: new Date(started).toISOString(),
-    duration_ms: 0,
-    protocol: 'tcp',
-    response_flags: '-',
-    bytes_received: 0,
-    bytes_sent: 0,
-    connect_authority: tunnel.authorityText,
-    chain: tunnel.chain,
-    source_principal: tunnel.peer.identity,
-    source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
-  };
+  const rec = tunnelRecord(tunnel, 'tcp', 'tcp', started);
   let connected = false;
   const flag = (f: string, details: string): void => {
     if (rec.response_flags !== '-') return;

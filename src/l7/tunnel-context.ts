@@ -1,5 +1,6 @@
 import type { WorkloadInfo } from '../config/types.js';
-import type { Authority } from '../hbone/authority.js';
+import { formatAuthority, type Authority } from '../hbone/authority.js';
+import type { AccessRecord } from '../metrics/access-log.js';
 import type { PeerInfo } from '../hbone/server.js';
 import type { Destination } from './classify.js';
 
@@ -17,4 +18,21 @@ export interface TunnelContext {
   sourceNamespace: string | undefined;
   /** Filter-chain name once the protocol is known (`inbound-vip|80|http|host`, `direct-tcp`, ...). */
   chain: string;
+}
+
+/** The fields every access record of a tunnel shares. */
+export function tunnelRecord(tunnel: TunnelContext, type: 'http' | 'tcp', protocol: string, started: number): AccessRecord {
+  return {
+    type,
+    start_time: new Date(started).toISOString(),
+    duration_ms: 0,
+    protocol,
+    response_flags: '-',
+    bytes_received: 0,
+    bytes_sent: 0,
+    connect_authority: tunnel.authorityText,
+    chain: tunnel.chain,
+    source_principal: tunnel.peer.identity,
+    source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
+  };
 }

@@ -54,6 +54,7 @@
  * consumer routes are honoured for their namespace's clients (Istio's waypoint ignores routes
  * outside the Service's and the waypoint's namespaces and applies the others to every client).
  */
+import { defaultServiceRule } from '../default-route.js';
 import { hostPortKey } from '../../config/address.js';
 import type { ConfigProblem, LoadedResource, ServiceInfo, VipBinding } from '../../config/types.js';
 import { EMPTY_HEADER_MUTATION } from './actions.js';
@@ -389,21 +390,7 @@ function describeAction(rule: CompiledRule): unknown {
 
 /** The Service's own catch-all route (what applies with no route attached), with Istio's default retries. */
 function defaultRouteResult(binding: VipBinding): RouteMatchResult {
-  const cluster = `inbound-vip|${binding.port.port}|http|${binding.service.hostname}`;
-  const rule: CompiledRule = Object.freeze({
-    routeName: 'default',
-    ruleName: cluster,
-    requestHeaders: EMPTY_HEADER_MUTATION,
-    responseHeaders: EMPTY_HEADER_MUTATION,
-    action: Object.freeze({
-      kind: 'forward' as const,
-      backends: Object.freeze([Object.freeze({ weight: 1, target: binding, cluster })]),
-      totalWeight: 1,
-      retry: WAYPOINT_DEFAULT_RETRY,
-      mirrors: Object.freeze([]),
-    }),
-  });
-  return Object.freeze({ rule });
+  return Object.freeze({ rule: defaultServiceRule(binding) });
 }
 
 // ---- the VirtualService compiler as a hook -----------------------------------------------------
