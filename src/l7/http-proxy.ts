@@ -11,7 +11,7 @@ import { DEFAULT_TRAFFIC_POLICY, defaultServiceRule, ENCAP_RULE } from './defaul
 import { forwardWithRetries, mutateHeaders, responseHeaders, type ForwardDeps, type ResolvedBackend } from './forward.js';
 import { endToEndRequestHeaders, type HeaderMap } from './headers.js';
 import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
-import { pickWeighted, redirectLocation, rewritePath } from './routes/actions.js';
+import { pickWeighted, redirectLocation, rewritePath, splitAuthority } from './routes/actions.js';
 import { normalizePath } from '../policy/index.js';
 import type { BackendRef, CompiledRule, ForwardAction, RouteRequest } from './routes/types.js';
 import { tunnelRecord, type TunnelContext } from './tunnel-context.js';
@@ -242,7 +242,7 @@ async function runForward(
 
   for (const mirror of action.mirrors) {
     if (mirror.target === undefined || random() * 100 >= mirror.percent || (body !== null && !Buffer.isBuffer(body))) continue;
-    shadow(deps, mirror.target.endpoints, mirror.upstreamProtocol ?? upstreamProtocolFor(mirror.target.port.protocol, downstream), { ...upstreamReq, headers: { ...headers }, authority: `${upstreamAuthority}-shadow` });
+    shadow(deps, mirror.target.endpoints, mirror.upstreamProtocol ?? upstreamProtocolFor(mirror.target.port.protocol, downstream), { ...upstreamReq, headers: { ...headers }, authority: shadowAuthority(upstreamAuthority) });
   }
 
   const result = await forwardWithRetries(deps.forward, target, action, upstreamReq, { signal: controller.signal, hashKey: hashKeyFor(target, req, tunnel) });
@@ -251,7 +251,6 @@ async function runForward(
   if (result.endpoint !== undefined) ex.rec.upstream_host = formatAuthority(result.endpoint.ip, result.endpoint.port);
   for (const f of result.flags) if (f !== 'DC' || !timedOut) ex.flag(f, result.details);
   if (timedOut) {
-    ex.flag('UT', 'request timeout');
     localReply(ex, res, LOCAL_REPLIES.timeout, 'request timeout');
     return;
   }
@@ -346,6 +345,12 @@ function hashKeyFor(target: ResolvedBackend, req: DownstreamRequest, tunnel: Tun
   }
   if (lb.sourceIp === true) return tunnel.peer.address;
   return undefined;
+}
+
+/** Envoy's shadow host: `-shadow` appended to the host, before any port (`echo:80` → `echo-shadow:80`). */
+export function shadowAuthority(authority: string): string {
+  const { host, port } = splitAuthority(authority);
+  return port === undefined ? `${host}-shadow` : `${host}-shadow:${port}`;
 }
 
 /** Fire-and-forget copy of a request (RequestMirror / VirtualService mirror). */

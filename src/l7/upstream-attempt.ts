@@ -87,7 +87,9 @@ function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamR
           headers: up.headers,
           body: up.body,
           onTrailers: noop,
-          abort: () => up.body.destroy(),
+          // Discard a response that will not be relayed (a retried 503): read and drop a small
+          // body so the connection stays reusable, close it otherwise; never an unhandled error.
+          abort: () => void up.body.dump({ limit: 64 * 1024 }).catch(noop),
         };
       },
       (err: Error & { code?: string }): AttemptResult => {
