@@ -7,6 +7,7 @@ import { Waypoint } from '../waypoint.js';
 import { parseHostPort, type HostPort } from './address.js';
 import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
 import { runPrimary, runWorker } from './workers.js';
+import { installSafetyNet } from './safety-net.js';
 
 export interface RunFlags {
   config: string[];
@@ -27,6 +28,7 @@ export interface RunFlags {
 
 /** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
 export async function runCommand(flags: RunFlags, logger: Logger): Promise<void> {
+  installSafetyNet(logger);
   const example = flags.config.length === 0 && flags.certs === undefined;
   if (!example && flags.config.length === 0) throw new Error('--certs was given without --config; give both, or neither to serve the built-in example');
   if (!example && flags.certs === undefined) throw new Error('--config was given without --certs; give the directory holding cert-chain.pem, key.pem and root-cert.pem');
