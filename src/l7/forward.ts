@@ -9,6 +9,7 @@ import { backoffMs, isRetriable, type AttemptOutcome } from './retry.js';
 import type { BackendRef, ForwardAction, HeaderMutation, Labels, TrafficPolicy } from './routes/types.js';
 import { sendAttempt, type AttemptFailure, type AttemptResult, type UpstreamRequest } from './upstream-attempt.js';
 import type { Upstreams } from './upstreams.js';
+import type { Cancellation } from './cancellation.js';
 
 /** The per-cluster runtime the forwarder needs: endpoint choice, limits, outlier feedback. */
 export interface ClusterRuntime {
@@ -76,14 +77,14 @@ function grpcStatusOf(headers: Record<string, string | string[] | undefined>): n
   return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: Cancellation): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    signal.once('abort', () => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    });
   });
 }
 
@@ -98,7 +99,7 @@ export async function forwardWithRetries(
   target: ResolvedBackend,
   action: Pick<ForwardAction, 'retry' | 'backendTimeoutMs'>,
   req: UpstreamRequest,
-  opts: { signal: AbortSignal; hashKey?: string | undefined },
+  opts: { signal: Cancellation; hashKey?: string | undefined },
 ): Promise<ForwardResult> {
   const { retry } = action;
   // A streamed body can be sent once only: retries need it buffered.

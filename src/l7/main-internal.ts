@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { vipKey } from '../config/address.js';
 import type { ConfigSnapshot } from '../config/types.js';
@@ -80,6 +81,10 @@ export class MainInternal {
   readonly #deps: HttpProxyDeps;
   readonly #tcpDeps: TcpRelayDeps;
   readonly #h2Sessions = new Set<Http2Session>();
+  /** Inner HTTP/1.1 exchanges whose response has not finished, by connection. */
+  readonly #inflight = new WeakMap<object, Set<{ req: IncomingMessage; res: ServerResponse }>>();
+  /** Inner HTTP/1.1 connections already answered with an error (each is answered and logged once). */
+  readonly #refused = new WeakSet<object>();
   #draining = false;
 
   constructor(opts: MainInternalOptions) {
@@ -104,14 +109,25 @@ export class MainInternal {
       keepAliveTimeout: idle,
       // How often the head timeout is checked (Node's default, 30 s, would let it run long).
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
+      // Checked in #requestProblem, so that the refusal is logged like every other bad request.
+      requireHostHeader: false,
     });
     // This server never listens: it is fed tunnels. Node tracks connections (the head timeout,
     // closeIdleConnections on drain) only from 'listening' on, so start that tracking now.
-    this.#http1.emit('listening');
+    this.#http1.emit("listening");
+    (globalThis as unknown as { dbg: unknown }).dbg = this.#http1;
     this.#http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const ctx = this.#ctx.get(req.socket);
       if (ctx === undefined) {
         res.destroy();
+        return;
+      }
+      this.#track(req, res);
+      const problem = requestProblem(req);
+      if (problem !== undefined) {
+        this.#log.warn({ reason: problem.reason, peer: ctx.peer.address, authority: ctx.authorityText }, `bad HTTP/1.1 request in tunnel: ${problem.reason}`);
+        res.writeHead(problem.status, { 'content-type': 'text/plain', 'content-length': '0', connection: 'close' });
+        res.end();
         return;
       }
       // While draining, every response closes its connection (Envoy's drain behaviour).
@@ -119,6 +135,13 @@ export class MainInternal {
       handleHttpRequest(this.#deps, ctx, 'http1', req, res);
     });
     this.#http1.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));
+    // CONNECT inside a tunnel: no route takes it (Envoy: 404 without a CONNECT route).
+    this.#http1.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      const ctx = this.#ctx.get(socket);
+      this.#log.warn({ reason: 'CONNECT method', peer: ctx?.peer.address, authority: ctx?.authorityText, target: req.url }, 'bad HTTP/1.1 request in tunnel: CONNECT is not routed');
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
 
     this.#h2c = http2.createServer({
       settings: { maxConcurrentStreams: 100, initialWindowSize: 1024 * 1024, enablePush: false, maxHeaderListSize: opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES },
@@ -239,7 +262,22 @@ export class MainInternal {
     stream.once('close', onClose);
   }
 
+  /** Remembers an exchange until its response is done (see #onClientError). */
+  #track(req: IncomingMessage, res: ServerResponse): void {
+    let set = this.#inflight.get(req.socket);
+    if (set === undefined) {
+      set = new Set();
+      this.#inflight.set(req.socket, set);
+    }
+    const entry = { req, res };
+    set.add(entry);
+    res.once('close', () => set.delete(entry));
+  }
+
   #onClientError(err: Error & { code?: string }, socket: Socket): void {
+    // The parser stays in its error state: later bytes raise the same error again. Once is enough.
+    if (this.#refused.has(socket)) return;
+    this.#refused.add(socket);
     const ctx = this.#ctx.get(socket);
     this.#log.warn({ reason: err.code ?? err.message, peer: ctx?.peer.address, authority: ctx?.authorityText }, `bad HTTP/1.1 request in tunnel: ${err.message}`);
     if (!socket.writable || err.code === 'ECONNRESET') {
@@ -247,7 +285,26 @@ export class MainInternal {
       return;
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const reply = (): void => {
+      if (socket.destroyed) return;
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      socket.once('finish', () => socket.destroy());
+    };
+    // A bad request pipelined behind complete ones is answered after their responses, in order.
+    // If the bad bytes belong to a request still being read (its body), the error is its answer.
+    const pending = [...(this.#inflight.get(socket) ?? [])];
+    if (pending.length === 0 || pending.some((p) => !p.req.complete)) {
+      reply();
+      return;
+    }
+    let left = pending.length;
+    for (const p of pending) {
+      const done = (): void => {
+        if (--left === 0) reply();
+      };
+      if (p.res.writableFinished || p.res.destroyed) done();
+      else p.res.once('close', done);
+    }
   }
 
   /**
@@ -266,4 +323,36 @@ export class MainInternal {
     // Stops the head-timeout checker (the server itself never listened).
     this.#http1.close();
   }
+}
+
+/** `reg-name`, IPv4 or bracketed IPv6, and an optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). */
+const HOST_RE = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?$/;
+
+/**
+ * What RFC 9112 requires a server to refuse, and what Node's parser lets through: exactly one
+ * valid Host (§3.2), an HTTP/1 version, an origin-form or absolute-form target. An absolute-form
+ * target is rewritten to origin form with its authority as the Host, as Envoy does (§3.2.2).
+ */
+function requestProblem(req: IncomingMessage): { status: number; reason: string } | undefined {
+  if (req.httpVersionMajor !== 1) return { status: 400, reason: `unsupported HTTP version ${req.httpVersion}` };
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+  if (hosts > 1) return { status: 400, reason: 'more than one Host header' };
+  const url = req.url ?? '';
+  if (!url.startsWith('/')) {
+    if (!/^https?:\/\//i.test(url)) return { status: 404, reason: `request target is not a path: ${url.slice(0, 64)}` };
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return { status: 400, reason: 'malformed absolute-form request target' };
+    }
+    if (parsed.username !== '' || parsed.password !== '' || parsed.host === '') return { status: 400, reason: 'malformed absolute-form request target' };
+    req.url = `${parsed.pathname}${parsed.search}`;
+    req.headers.host = parsed.host;
+    return undefined;
+  }
+  if (hosts === 0) return req.httpVersionMinor >= 1 ? { status: 400, reason: 'missing Host header' } : undefined;
+  if (!HOST_RE.test(req.headers.host ?? '')) return { status: 400, reason: 'invalid Host header' };
+  return undefined;
 }

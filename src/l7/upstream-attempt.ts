@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { HboneConnectError } from '../hbone/client-pool.js';
 import type { WireProtocol } from './classify.js';
 import type { HeaderMap } from './headers.js';
+import type { Cancellation } from './cancellation.js';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.js';
 
 /** One request as sent upstream. `body` is a Buffer when it may be replayed (retries). */
@@ -48,12 +49,12 @@ export function sendAttempt(
   ep: UpstreamEndpoint,
   protocol: WireProtocol,
   req: UpstreamRequest,
-  opts: { signal: AbortSignal; timeoutMs?: number | undefined },
+  opts: { signal: Cancellation; timeoutMs?: number | undefined },
 ): Promise<AttemptResult> {
   return protocol === 'http1' ? attemptHttp1(upstreams, ep, req, opts) : attemptH2c(upstreams, ep, req, opts);
 }
 
-function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: AbortSignal; timeoutMs?: number | undefined }): Promise<AttemptResult> {
+function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: Cancellation; timeoutMs?: number | undefined }): Promise<AttemptResult> {
   // Without a per-try timeout the caller's signal is enough: no controller, no listener (both
   // cost on every request).
   let signal = opts.signal;
@@ -61,16 +62,14 @@ function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamR
   let stopTimer: () => void = noop;
   let unlink: () => void = noop;
   if (opts.timeoutMs !== undefined) {
-    const abort = new AbortController();
-    const onOuterAbort = (): void => abort.abort();
-    opts.signal.addEventListener('abort', onOuterAbort, { once: true });
+    const child = opts.signal.child();
     const timer = setTimeout(() => {
       timedOut = true;
-      abort.abort();
+      child.signal.abort();
     }, opts.timeoutMs);
-    signal = abort.signal;
+    signal = child.signal;
     stopTimer = () => clearTimeout(timer);
-    unlink = () => opts.signal.removeEventListener('abort', onOuterAbort);
+    unlink = child.unlink;
   }
   req.headers.host = req.authority;
   return upstreams
@@ -102,7 +101,7 @@ function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamR
 
 function noop(): void {}
 
-function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: AbortSignal; timeoutMs?: number | undefined }): Promise<AttemptResult> {
+function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: Cancellation; timeoutMs?: number | undefined }): Promise<AttemptResult> {
   return upstreams.h2c(ep).then(
     (session) =>
       new Promise<AttemptResult>((resolve) => {
@@ -126,7 +125,7 @@ function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamReq
           cancel();
           settle({ ok: false, failure: 'cancelled', error: new Error('cancelled') });
         };
-        opts.signal.addEventListener('abort', onOuterAbort, { once: true });
+        opts.signal.once('abort', onOuterAbort);
         const timer =
           opts.timeoutMs === undefined
             ? undefined
@@ -139,7 +138,7 @@ function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamReq
           if (settled) return;
           settled = true;
           if (timer !== undefined) clearTimeout(timer);
-          if (!r.ok) opts.signal.removeEventListener('abort', onOuterAbort);
+          if (!r.ok) opts.signal.off('abort', onOuterAbort);
           resolve(r);
         }
         stream.on('error', () => undefined);
@@ -151,7 +150,7 @@ function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamReq
         }
         stream.once('response', (h: IncomingHttpHeaders) => {
           const status = Number(h[':status']);
-          stream.once('close', () => opts.signal.removeEventListener('abort', onOuterAbort));
+          stream.once('close', () => opts.signal.off('abort', onOuterAbort));
           settle({ ok: true, status, headers: h, body: stream, onTrailers: (cb) => stream.once('trailers', cb), abort: cancel });
         });
         stream.once('close', () => {
