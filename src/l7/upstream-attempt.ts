@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { HboneConnectError } from '../hbone/client-pool.js';
 import type { WireProtocol } from './classify.js';
 import type { HeaderMap } from './headers.js';
+import type { Pool } from 'undici';
 import type { Cancellation } from './cancellation.js';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.js';
 
@@ -72,31 +73,30 @@ function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamR
     unlink = child.unlink;
   }
   req.headers.host = req.authority;
-  return upstreams
-    .http1(ep)
-    .request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal })
-    .then(
-      (up): AttemptResult => {
-        // The per-try timeout covers the wait for headers; the caller's abort still reaches the body.
-        stopTimer();
-        up.body.once('close', unlink);
-        return {
-          ok: true,
-          status: up.statusCode,
-          headers: up.headers,
-          body: up.body,
-          onTrailers: noop,
-          // Discard a response that will not be relayed (a retried 503): read and drop a small
-          // body so the connection stays reusable, close it otherwise; never an unhandled error.
-          abort: () => void up.body.dump({ limit: 64 * 1024 }).catch(noop),
-        };
-      },
-      (err: Error & { code?: string }): AttemptResult => {
-        stopTimer();
-        unlink();
-        return { ok: false, failure: opts.signal.aborted && !timedOut ? 'cancelled' : classifyUpstreamError(err, timedOut), error: err };
-      },
-    );
+  const pool = upstreams.http1(ep);
+  const send = (p: Pool): ReturnType<Pool['request']> => p.request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal });
+  return (pool instanceof Promise ? pool.then(send) : send(pool)).then(
+    (up): AttemptResult => {
+      // The per-try timeout covers the wait for headers; the caller's abort still reaches the body.
+      stopTimer();
+      up.body.once('close', unlink);
+      return {
+        ok: true,
+        status: up.statusCode,
+        headers: up.headers,
+        body: up.body,
+        onTrailers: noop,
+        // Discard a response that will not be relayed (a retried 503): read and drop a small
+        // body so the connection stays reusable, close it otherwise; never an unhandled error.
+        abort: () => void up.body.dump({ limit: 64 * 1024 }).catch(noop),
+      };
+    },
+    (err: Error & { code?: string }): AttemptResult => {
+      stopTimer();
+      unlink();
+      return { ok: false, failure: opts.signal.aborted && !timedOut ? 'cancelled' : classifyUpstreamError(err, timedOut), error: err };
+    },
+  );
 }
 
 function noop(): void {}

@@ -1,7 +1,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { formatAuthority } from '../hbone/authority.js';
 import type { HboneClientPool } from '../hbone/client-pool.js';
 import { StreamSocket } from '../hbone/stream-socket.js';
@@ -71,12 +71,18 @@ export class Upstreams {
    * The keep-alive HTTP/1.1 connections to an endpoint: a pool (one request at a time per
    * connection, as HTTP/1.1 without pipelining allows), each connection one tunnel.
    */
-  http1(ep: UpstreamEndpoint): Pool {
+  http1(ep: UpstreamEndpoint): Pool | Promise<Pool> {
     const key = this.#key(ep);
-    let client = this.#http1.get(key);
+    const client = this.#http1.get(key);
     if (client !== undefined && !client.closed && !client.destroyed) return client;
+    // undici is loaded on first use: a waypoint that never proxies HTTP/1.1 never pays its memory.
+    if (undici === undefined) return loadUndici().then(() => this.http1(ep));
+    return this.#newPool(key, ep, undici.Pool);
+  }
+
+  #newPool(key: string, ep: UpstreamEndpoint, PoolClass: typeof Pool): Pool {
     const host = ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip;
-    client = new Pool(`http://${host}:${ep.port}`, {
+    const client = new PoolClass(`http://${host}:${ep.port}`, {
       connections: this.#opts.maxConnectionsPerEndpoint ?? 1024,
       pipelining: 1,
       keepAliveTimeout: this.#opts.keepAliveTimeoutMs ?? 60_000,
@@ -140,4 +146,13 @@ export class Upstreams {
     this.#h2c.clear();
     await Promise.all(closing);
   }
+}
+
+let undici: typeof import('undici') | undefined;
+let loading: Promise<void> | undefined;
+function loadUndici(): Promise<void> {
+  loading ??= import('undici').then((m) => {
+    undici = m;
+  });
+  return loading;
 }
