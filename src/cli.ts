@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePort } from './commands/address.js';
+import { DEFAULT_LIMITS, type WaypointLimits } from './hbone/settings.js';
 // Commands are loaded when used, so `run` does not pay for the certificate issuer (node-forge)
 // or the demo's test kit.
 import { createLogger } from './logger.js';
@@ -43,7 +44,24 @@ const trustDomain = (): Option => new Option('--trust-domain <td>', 'mesh trust 
 const rootNamespace = (): Option => new Option('--root-namespace <ns>', "Istio's root namespace (mesh-wide AuthorizationPolicies)").env('WAYPOINT_ROOT_NAMESPACE').default('istio-system');
 const logLevel = (): Option => new Option('--log-level <level>', 'log level').env('WAYPOINT_LOG_LEVEL').choices(LEVELS).default('info');
 
-program
+/** The resource limits `run` takes as flags (README "Limits"); each also reads WAYPOINT_<FLAG>. */
+const LIMIT_FLAGS: ReadonlyArray<{ key: keyof WaypointLimits; flag: string; help: string; min: number; max: number }> = [
+  { key: 'maxSessions', flag: 'max-sessions', help: 'HBONE sessions at once; more are refused after the handshake', min: 1, max: 1_000_000 },
+  { key: 'maxStreamsPerSession', flag: 'max-streams-per-session', help: 'CONNECT streams per HBONE session (SETTINGS_MAX_CONCURRENT_STREAMS)', min: 1, max: 2_147_483_647 },
+  { key: 'maxHeaderBytes', flag: 'max-header-bytes', help: 'largest HTTP request head inside a tunnel (431 above)', min: 1024, max: 16 * 1024 * 1024 },
+  { key: 'maxRequestBufferBytes', flag: 'max-request-buffer-bytes', help: 'largest request body buffered for retries and mirrors (larger ones stream, unretried)', min: 0, max: 1024 * 1024 * 1024 },
+  { key: 'streamWindowBytes', flag: 'stream-window-bytes', help: 'HBONE per-stream receive window', min: 65_535, max: 2_147_483_647 },
+  { key: 'connectionWindowBytes', flag: 'connection-window-bytes', help: 'HBONE per-session receive window', min: 65_535, max: 2_147_483_647 },
+  { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', help: 'time to send a whole HTTP/1.1 request head (408 after; 0: none)', min: 0, max: 86_400_000 },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', help: 'idle time before an inner HTTP connection is closed (0: never)', min: 0, max: 86_400_000 },
+  { key: 'sniffTimeoutMs', flag: 'sniff-timeout-ms', help: 'silence after which a tunnel on a port without a protocol is TCP', min: 1, max: 3_600_000 },
+  { key: 'sessionIdleTimeoutMs', flag: 'session-idle-timeout-ms', help: 'idle time before an HBONE session without streams gets GOAWAY (0: never)', min: 0, max: 86_400_000 },
+  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', help: 'time to complete the TLS handshake on the HBONE port', min: 1, max: 3_600_000 },
+  { key: 'upstreamIdleTimeoutMs', flag: 'upstream-idle-timeout-ms', help: 'idle time before a pooled upstream HTTP/1.1 connection is closed', min: 1, max: 86_400_000 },
+  { key: 'upstreamSessionIdleTimeoutMs', flag: 'upstream-session-idle-timeout-ms', help: 'idle time before a pooled upstream HBONE session without tunnels is closed', min: 1, max: 86_400_000 },
+];
+
+const runCmd = program
   .command('run')
   .description('serve as a waypoint (with no --config and no --certs: the built-in example mesh with development certificates)')
   .addOption(new Option('--config <path>', 'configuration file or directory; repeatable (env: comma-separated)').argParser(collect).env('WAYPOINT_CONFIG'))
@@ -59,11 +77,18 @@ program
   .addOption(new Option('--readiness <host:port>', 'readiness listener: /healthz/ready [default: 0.0.0.0:15021]').env('WAYPOINT_READINESS'))
   .addOption(new Option('--upstream-hbone-port <port>', 'HBONE port of destination ztunnels').env('WAYPOINT_UPSTREAM_HBONE_PORT').argParser(portArg).default(15008))
   .addOption(new Option('--workers <n>', 'worker processes').env('WAYPOINT_WORKERS').argParser(intArg(1, 256)).default(1))
-  .addOption(new Option('--drain-ms <ms>', 'drain period on SIGTERM').env('WAYPOINT_DRAIN_MS').argParser(intArg(0, 3_600_000)).default(5000))
+  .addOption(new Option('--drain-ms <ms>', 'drain period on SIGTERM').env('WAYPOINT_DRAIN_MS').argParser(intArg(0, 3_600_000)).default(5000));
+for (const l of LIMIT_FLAGS) {
+  runCmd.addOption(new Option(`--${l.flag} <n>`, l.help).env(`WAYPOINT_${l.flag.toUpperCase().replace(/-/g, '_')}`).argParser(intArg(l.min, l.max)).default(DEFAULT_LIMITS[l.key]));
+}
+runCmd
+  .addOption(new Option('--stats-interval-ms <ms>', 'log a "stats" line (memory, handles, sessions, streams) this often; 0: never').env('WAYPOINT_STATS_INTERVAL_MS').argParser(intArg(0, 86_400_000)).default(0))
   .addOption(logLevel())
-  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; logLevel: string }) => {
+  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
     const { runCommand } = await import('./commands/run.js');
-    await runCommand({ ...o, config: configPaths(o.config) }, createLogger(o.logLevel));
+    const limits: Partial<WaypointLimits> = {};
+    for (const l of LIMIT_FLAGS) limits[l.key] = o[l.key];
+    await runCommand({ ...o, config: configPaths(o.config), limits }, createLogger(o.logLevel));
   });
 
 const certs = program.command('certs').description('mesh CA and workload certificates in Istio\'s layout');

@@ -3,6 +3,8 @@ import { ConfigStore } from './config/store.js';
 import type { ConfigSnapshot } from './config/types.js';
 import { HboneClientPool } from './hbone/client-pool.js';
 import { HboneServer } from './hbone/server.js';
+import { DEFAULT_LIMITS, type WaypointLimits } from './hbone/settings.js';
+import { StreamSocket } from './hbone/stream-socket.js';
 import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/main-internal.js';
 import { ClusterRuntimeStates } from './l7/cluster-runtime.js';
@@ -34,6 +36,29 @@ export interface WaypointOptions {
   watch?: boolean;
   /** Time given to in-flight work on drain. */
   drainMs?: number;
+  /** Resource limits; each one left out takes its default (`DEFAULT_LIMITS`). */
+  limits?: Partial<WaypointLimits> | undefined;
+  /** Log a `stats` line (memory, handles, sessions, streams) this often; 0 or absent: never. */
+  statsIntervalMs?: number | undefined;
+}
+
+/** What `Waypoint.stats()` reports: process memory, libuv handles and the waypoint's own counts. */
+export interface WaypointStats {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
+  /** Active libuv handles and requests by type (`process.getActiveResourcesInfo()`). */
+  handles: Record<string, number>;
+  /** HBONE sessions on connect_terminate. */
+  sessions: number;
+  /** CONNECT streams open on connect_terminate. */
+  streams: number;
+  /** Tunnel sockets (both legs) not yet destroyed. */
+  tunnels: number;
+  /** Pooled upstream HBONE sessions (connect_originate). */
+  upstreamSessions: number;
 }
 
 /** A running waypoint: every listener wired together. */
@@ -48,16 +73,22 @@ export class Waypoint {
   /** Per-cluster load balancing, circuit breakers and outlier detection (survives reloads). */
   readonly clusters = new ClusterRuntimeStates();
   readonly #opts: WaypointOptions;
+  /** The limits in force (defaults filled in). */
+  readonly limits: Readonly<WaypointLimits>;
   hboneAddress = { address: '', port: 0 };
   #closed = false;
+  #statsTimer: NodeJS.Timeout | undefined;
 
   private constructor(opts: WaypointOptions, store: ConfigStore) {
     this.#opts = opts;
     this.store = store;
+    const limits: WaypointLimits = { ...DEFAULT_LIMITS };
+    for (const [k, v] of Object.entries(opts.limits ?? {}) as Array<[keyof WaypointLimits, number | undefined]>) if (v !== undefined) limits[k] = v;
+    this.limits = Object.freeze(limits);
     const log = opts.logger;
     const trustDomains = [opts.trustDomain];
-    this.pool = new HboneClientPool({ tls: opts.tls, trustDomains, logger: log });
-    this.upstreams = new Upstreams({ pool: this.pool, hbonePort: opts.upstreamHbonePort, logger: log });
+    this.pool = new HboneClientPool({ tls: opts.tls, trustDomains, logger: log, idleTimeoutMs: limits.upstreamSessionIdleTimeoutMs });
+    this.upstreams = new Upstreams({ pool: this.pool, hbonePort: opts.upstreamHbonePort, logger: log, keepAliveTimeoutMs: limits.upstreamIdleTimeoutMs });
     const snapshot = (): ConfigSnapshot => store.current;
     this.admin = new AdminServers({
       logger: log,
@@ -78,7 +109,19 @@ export class Waypoint {
       extraRoutes: authzRoutes(snapshot),
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
-    this.mainInternal = new MainInternal({ snapshot, upstreams: this.upstreams, accessLog: new AccessLog(log), logger: log, metrics: this.metrics, clusters: this.clusters });
+    this.mainInternal = new MainInternal({
+      snapshot,
+      upstreams: this.upstreams,
+      accessLog: new AccessLog(log),
+      logger: log,
+      metrics: this.metrics,
+      clusters: this.clusters,
+      maxHeaderBytes: limits.maxHeaderBytes,
+      maxRequestBufferBytes: limits.maxRequestBufferBytes,
+      headersTimeoutMs: limits.headersTimeoutMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
+      sniffTimeoutMs: limits.sniffTimeoutMs,
+    });
     this.hbone = new HboneServer({
       host: opts.hbone.host,
       port: opts.hbone.port,
@@ -86,6 +129,12 @@ export class Waypoint {
       trustDomains,
       logger: log,
       handler: this.mainInternal.handler,
+      maxSessions: limits.maxSessions,
+      maxConcurrentStreams: limits.maxStreamsPerSession,
+      streamWindowBytes: limits.streamWindowBytes,
+      connectionWindowBytes: limits.connectionWindowBytes,
+      sessionIdleTimeoutMs: limits.sessionIdleTimeoutMs,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
     });
   }
 
@@ -127,6 +176,18 @@ export class Waypoint {
       opts.tls.watch();
     }
     wp.admin.ready = true;
+    if (opts.statsIntervalMs !== undefined && opts.statsIntervalMs > 0) {
+      // Its own level, so that `--log-level warn` (no access log) still reports.
+      const statsLog = log.child({ log: 'stats' }, { level: 'info' });
+      // Under `node --expose-gc` (the soak runs so), each line measures after a full collection:
+      // retained memory, not garbage waiting for the next GC.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      wp.#statsTimer = setInterval(() => {
+        if (typeof gc === 'function') gc();
+        statsLog.info(wp.stats(), 'stats');
+      }, opts.statsIntervalMs);
+      wp.#statsTimer.unref();
+    }
     log.info(
       {
         hbone: `${wp.hboneAddress.address}:${wp.hboneAddress.port}`,
@@ -138,6 +199,25 @@ export class Waypoint {
       'waypoint started',
     );
     return wp;
+  }
+
+  /** Memory, handles and open sessions and streams, now. */
+  stats(): WaypointStats {
+    const m = process.memoryUsage();
+    const handles: Record<string, number> = {};
+    for (const h of process.getActiveResourcesInfo()) handles[h] = (handles[h] ?? 0) + 1;
+    return {
+      rssBytes: m.rss,
+      heapUsedBytes: m.heapUsed,
+      heapTotalBytes: m.heapTotal,
+      externalBytes: m.external,
+      arrayBuffersBytes: m.arrayBuffers,
+      handles,
+      sessions: this.hbone.sessionCount,
+      streams: this.hbone.streamCount,
+      tunnels: StreamSocket.live,
+      upstreamSessions: this.pool.sessionCount,
+    };
   }
 
   /** Graceful drain: readiness fails, GOAWAY to every HBONE session, in-flight work finishes. */
@@ -155,6 +235,7 @@ export class Waypoint {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     this.admin.ready = false;
     this.store.close();
     this.#opts.tls.close();

@@ -8,6 +8,7 @@ import { parseHostPort, type HostPort } from './address.js';
 import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
 import { runPrimary, runWorker } from './workers.js';
 import { installSafetyNet } from './safety-net.js';
+import type { WaypointLimits } from '../hbone/settings.js';
 
 export interface RunFlags {
   config: string[];
@@ -24,6 +25,10 @@ export interface RunFlags {
   upstreamHbonePort: number;
   workers: number;
   drainMs: number;
+  /** Resource limits given on the command line; the rest take their defaults. */
+  limits?: Partial<WaypointLimits> | undefined;
+  /** Log a `stats` line this often (0: never). */
+  statsIntervalMs?: number | undefined;
 }
 
 /** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
@@ -64,6 +69,8 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       readiness,
       upstreamHbonePort: flags.upstreamHbonePort,
       drainMs: flags.drainMs,
+      limits: flags.limits,
+      statsIntervalMs: flags.statsIntervalMs,
   };
   if (flags.workers > 1 || cluster.isWorker) {
     if (cluster.isWorker) {

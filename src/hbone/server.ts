@@ -4,15 +4,16 @@ import type { Logger } from 'pino';
 import { parseAuthority, type Authority } from './authority.js';
 import { KeepaliveMonitor } from './keepalive.js';
 import {
-  CONNECTION_WINDOW,
+  DEFAULT_LIMITS,
   MAX_FRAME_SIZE,
   MAX_HEADER_LIST_SIZE,
   MAX_SESSION_MEMORY_MB,
-  SERVER_MAX_CONCURRENT_STREAMS,
-  STREAM_WINDOW,
+  PREMATURE_RESET_MIN_LIFETIME_MS,
+  PREMATURE_RESET_TOTAL_STREAMS,
   TLS_CIPHERS,
   TLS_ECDH_CURVES,
 } from './settings.js';
+import { closedLocally, closeLocally } from './stream-socket.js';
 import { inTrustDomain, uriSansFromSubjectAltName } from './spiffe.js';
 import type { TlsMaterial, TlsSource } from './tls-source.js';
 
@@ -49,12 +50,35 @@ export interface HboneServerOptions {
   trustDomains: readonly string[];
   logger: Logger;
   handler: TunnelHandler;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS: streams beyond it are refused (REFUSED_STREAM). */
   maxConcurrentStreams?: number;
-  /** Maximum simultaneous HBONE sessions; more are refused at accept. */
+  /** Maximum simultaneous HBONE sessions; more are refused after the handshake, with a log line. */
   maxSessions?: number;
   keepaliveIntervalMs?: number;
   keepaliveTimeoutMs?: number;
+  /** Per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE). */
+  streamWindowBytes?: number;
+  /** Per-session receive window. */
+  connectionWindowBytes?: number;
+  /** A session without streams for this long is closed with GOAWAY. */
+  sessionIdleTimeoutMs?: number;
+  /** A client that has not finished the TLS handshake after this long is dropped (and logged). */
+  handshakeTimeoutMs?: number;
 }
+
+/** Per-session bookkeeping: open streams and the idle timer that runs while there are none. */
+interface SessionState {
+  streams: number;
+  idle: NodeJS.Timeout | undefined;
+  /** Streams closed so far, and how many of them the peer reset prematurely. */
+  closedStreams: number;
+  prematureResets: number;
+  /** Closed for abuse: no more bookkeeping. */
+  aborted: boolean;
+}
+
+/** Session errors a well-behaved peer does not cause: logged at warn with the reason. */
+const HOSTILE_SESSION_ERRORS = new Set(['ERR_HTTP2_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES', 'ERR_HTTP2_INVALID_SETTING_VALUE']);
 
 function tlsOptions(m: TlsMaterial) {
   return {
@@ -73,6 +97,8 @@ export class HboneServer {
   readonly #server: Http2SecureServer;
   readonly #peers = new WeakMap<Http2Session, PeerInfo>();
   readonly #sessions = new Set<Http2Session>();
+  readonly #state = new WeakMap<Http2Session, SessionState>();
+  #streams = 0;
   readonly #keepalive: KeepaliveMonitor;
   readonly #log: Logger;
   #draining = false;
@@ -92,10 +118,11 @@ export class HboneServer {
       ecdhCurve: TLS_ECDH_CURVES,
       ALPNProtocols: ['h2'],
       allowHTTP1: false,
+      handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       settings: {
-        maxConcurrentStreams: opts.maxConcurrentStreams ?? SERVER_MAX_CONCURRENT_STREAMS,
-        initialWindowSize: STREAM_WINDOW,
+        maxConcurrentStreams: opts.maxConcurrentStreams ?? DEFAULT_LIMITS.maxStreamsPerSession,
+        initialWindowSize: opts.streamWindowBytes ?? DEFAULT_LIMITS.streamWindowBytes,
         maxFrameSize: MAX_FRAME_SIZE,
         maxHeaderListSize: MAX_HEADER_LIST_SIZE,
         enablePush: false,
@@ -142,6 +169,11 @@ export class HboneServer {
     return this.#sessions.size;
   }
 
+  /** CONNECT streams open now, over every session. */
+  get streamCount(): number {
+    return this.#streams;
+  }
+
   /** Why a TLS client may not use this listener, if it may not. */
   #peerProblem(socket: TLSSocket): string | undefined {
     if (!socket.authorized) return `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate')}`;
@@ -162,8 +194,8 @@ export class HboneServer {
       session.destroy();
       return;
     }
-    const max = this.#opts.maxSessions;
-    if (max !== undefined && this.#sessions.size >= max) {
+    const max = this.#opts.maxSessions ?? DEFAULT_LIMITS.maxSessions;
+    if (this.#sessions.size >= max) {
       this.#log.warn({ peer: socket.remoteAddress, max }, 'HBONE connection refused: session limit reached');
       session.destroy();
       return;
@@ -177,10 +209,21 @@ export class HboneServer {
       localPort: socket.localPort ?? 0,
     });
     this.#sessions.add(session);
-    session.once('close', () => this.#sessions.delete(session));
-    session.on('error', (err) => this.#log.debug({ err: err.message }, 'HBONE session error'));
+    const state: SessionState = { streams: 0, idle: undefined, closedStreams: 0, prematureResets: 0, aborted: false };
+    this.#state.set(session, state);
+    this.#armIdle(session, state);
+    session.once('close', () => {
+      this.#sessions.delete(session);
+      if (state.idle !== undefined) clearTimeout(state.idle);
+    });
+    session.on('error', (err: Error & { code?: string }) => {
+      const peer = this.#peers.get(session);
+      if (HOSTILE_SESSION_ERRORS.has(err.code ?? '')) {
+        this.#log.warn({ peer: peer?.address, identity: peer?.identity, reason: err.code, err: err.message }, `HBONE session closed: ${err.message}`);
+      } else this.#log.debug({ peer: peer?.address, err: err.message }, 'HBONE session error');
+    });
     try {
-      session.setLocalWindowSize(CONNECTION_WINDOW);
+      session.setLocalWindowSize(this.#opts.connectionWindowBytes ?? DEFAULT_LIMITS.connectionWindowBytes);
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'could not raise connection window');
     }
@@ -188,13 +231,68 @@ export class HboneServer {
     if (this.#draining) session.close();
   }
 
+  /** Envoy's rule: half of the first 500 streams, or half of all streams after those. */
+  #tooManyPrematureResets(state: SessionState): boolean {
+    const limit = PREMATURE_RESET_TOTAL_STREAMS;
+    if (state.closedStreams < limit) return state.prematureResets * 2 >= limit;
+    return state.prematureResets * 2 >= state.closedStreams;
+  }
+
+  /** Closes the session once it has had no stream for the idle timeout. */
+  #armIdle(session: Http2Session, state: SessionState): void {
+    const ms = this.#opts.sessionIdleTimeoutMs ?? DEFAULT_LIMITS.sessionIdleTimeoutMs;
+    if (ms <= 0) return;
+    state.idle = setTimeout(() => {
+      state.idle = undefined;
+      if (state.streams > 0 || session.closed || session.destroyed) return;
+      this.#log.info({ peer: this.#peers.get(session)?.address, idleMs: ms }, 'HBONE session closed: idle');
+      session.close();
+    }, ms);
+    state.idle.unref();
+  }
+
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', (err) => this.#log.debug({ err: err.message }, 'HBONE stream error'));
-    const peer = this.#peers.get(stream.session as Http2Session);
-    if (peer === undefined) {
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    const session = stream.session as Http2Session;
+    const peer = this.#peers.get(session);
+    const state = this.#state.get(session);
+    if (peer === undefined || state === undefined) {
+      closeLocally(stream, http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    state.streams++;
+    this.#streams++;
+    if (state.idle !== undefined) {
+      clearTimeout(state.idle);
+      state.idle = undefined;
+    }
+    const opened = Date.now();
+    // 'aborted': the stream closed while our side was still open (a reset, not a finished exchange).
+    let aborted = false;
+    stream.once('aborted', () => (aborted = true));
+    stream.once('close', () => {
+      this.#streams--;
+      state.streams--;
+      state.closedStreams++;
+      const code = stream.rstCode;
+      // Premature: reset by the peer (not by us) with an error code, before our side ended, within
+      // the minimum lifetime. RST_STREAM(NO_ERROR) is HBONE's clean close and never counts.
+      const premature = aborted && code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR && !closedLocally(stream) && Date.now() - opened < PREMATURE_RESET_MIN_LIFETIME_MS;
+      if (premature) {
+        state.prematureResets++;
+        if (!state.aborted && this.#tooManyPrematureResets(state)) {
+          state.aborted = true;
+          this.#log.warn(
+            { peer: peer.address, identity: peer.identity, reason: 'too_many_premature_resets', streams: state.closedStreams, resets: state.prematureResets },
+            'HBONE session closed: too many streams reset by the peer (rapid reset)',
+          );
+          session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          session.destroy();
+          return;
+        }
+      }
+      if (state.streams === 0 && !session.closed && !state.aborted) this.#armIdle(session, state);
+    });
     const method = headers[':method'];
     const authorityText = headers[':authority'];
     const refuse = (status: number, reason: string): void => {

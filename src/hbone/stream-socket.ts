@@ -9,6 +9,20 @@ export interface StreamSocketAddress {
   localPort: number;
 }
 
+/** Streams this process reset itself (so a peer's resets can be told from ours). */
+const localResets = new WeakSet<Http2Stream>();
+
+/** Whether this side closed (reset) the stream, rather than the peer. */
+export function closedLocally(stream: Http2Stream): boolean {
+  return localResets.has(stream);
+}
+
+/** Resets a stream from this side, remembering that it was us. */
+export function closeLocally(stream: Http2Stream, code: number): void {
+  localResets.add(stream);
+  stream.close(code);
+}
+
 /**
  * A socket-like Duplex over one HBONE CONNECT stream.
  *
@@ -22,6 +36,12 @@ export interface StreamSocketAddress {
  * or an RST_STREAM with NO_ERROR or CANCEL, is a clean end of input.
  */
 export class StreamSocket extends Duplex {
+  static #live = 0;
+  /** StreamSockets created and not yet destroyed, in this process (leak checks, stats). */
+  static get live(): number {
+    return StreamSocket.#live;
+  }
+
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -38,6 +58,7 @@ export class StreamSocket extends Duplex {
 
   constructor(stream: Http2Stream, addr: StreamSocketAddress, prefix?: Buffer) {
     super({ allowHalfOpen: true, decodeStrings: true });
+    StreamSocket.#live++;
     this.#stream = stream;
     this.remoteAddress = addr.remoteAddress;
     this.remotePort = addr.remotePort;
@@ -135,6 +156,7 @@ export class StreamSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    StreamSocket.#live--;
     this.#clearIdle();
     const s = this.#stream;
     s.off('data', this.#onData);
@@ -143,7 +165,7 @@ export class StreamSocket extends Duplex {
     if (!s.destroyed && !s.closed) {
       // A clean local close after both halves finished is NO_ERROR; anything else cancels.
       const clean = err === null && this.readableEnded && this.writableFinished;
-      s.close(clean ? h2constants.NGHTTP2_NO_ERROR : h2constants.NGHTTP2_CANCEL);
+      closeLocally(s, clean ? h2constants.NGHTTP2_NO_ERROR : h2constants.NGHTTP2_CANCEL);
     }
     // Keep swallowing late stream errors: the wrapper has already reported its own.
     s.on('error', noop);

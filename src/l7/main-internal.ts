@@ -12,7 +12,6 @@ import type { AccessLog } from '../metrics/access-log.js';
 import type { IstioMetrics } from '../metrics/istio-metrics.js';
 import { chainName, classifyDestination, type Destination } from './classify.js';
 import { handleHttpRequest, type HttpExchangeReport, type HttpProxyDeps } from './http-proxy.js';
-import { RoundRobinState } from './load-balancer.js';
 import { SNIFF_LIMIT, sniffProtocol, type SniffResult } from './sniff.js';
 import { relayTcp, type TcpRelayDeps } from './tcp-relay.js';
 import { ClusterRuntimeStates } from './cluster-runtime.js';
@@ -90,32 +89,33 @@ export class MainInternal {
   constructor(opts: MainInternalOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ listener: 'main_internal' });
+    const clusters = opts.clusters ?? new ClusterRuntimeStates({ random: opts.random });
     this.#deps = {
       snapshot: opts.snapshot,
-      forward: { upstreams: opts.upstreams, clusters: opts.clusters ?? new ClusterRuntimeStates({ random: opts.random }), random: opts.random ?? Math.random },
+      forward: { upstreams: opts.upstreams, clusters, random: opts.random ?? Math.random },
       accessLog: opts.accessLog,
       logger: this.#log,
       report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
       retryBufferBytes: opts.maxRequestBufferBytes ?? DEFAULT_LIMITS.maxRequestBufferBytes,
     };
-    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, rr: new RoundRobinState(), accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
+    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
     const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
     const headersTimeout = opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs;
+    const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
     this.#http1 = http.createServer({
-      maxHeaderSize: opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+      maxHeaderSize: maxHeaderBytes,
       requestTimeout: 0,
       headersTimeout,
       keepAliveTimeout: idle,
       // How often the head timeout is checked (Node's default, 30 s, would let it run long).
-      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
+      connectionsCheckingInterval: headersTimeout > 0 ? Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))) : 30_000,
       // Checked in #requestProblem, so that the refusal is logged like every other bad request.
       requireHostHeader: false,
     });
     // This server never listens: it is fed tunnels. Node tracks connections (the head timeout,
     // closeIdleConnections on drain) only from 'listening' on, so start that tracking now.
-    this.#http1.emit("listening");
-    (globalThis as unknown as { dbg: unknown }).dbg = this.#http1;
+    this.#http1.emit('listening');
     this.#http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const ctx = this.#ctx.get(req.socket);
       if (ctx === undefined) {
@@ -144,7 +144,7 @@ export class MainInternal {
     });
 
     this.#h2c = http2.createServer({
-      settings: { maxConcurrentStreams: 100, initialWindowSize: 1024 * 1024, enablePush: false, maxHeaderListSize: opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES },
+      settings: { maxConcurrentStreams: 100, initialWindowSize: 1024 * 1024, enablePush: false, maxHeaderListSize: maxHeaderBytes },
       maxSessionMemory: 32,
     });
     this.#h2c.on('session', (session: Http2Session) => {
@@ -160,6 +160,15 @@ export class MainInternal {
       const ctx = this.#ctx.get(req.stream.session as Http2Session);
       if (ctx === undefined) {
         res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      // SETTINGS_MAX_HEADER_LIST_SIZE is advisory; nghttp2 does not hold a peer to it.
+      let headerBytes = 0;
+      for (const f of req.rawHeaders) headerBytes += f.length;
+      if (headerBytes > maxHeaderBytes) {
+        this.#log.warn({ reason: 'header list too large', bytes: headerBytes, max: maxHeaderBytes, peer: ctx.peer.address, authority: ctx.authorityText }, `bad HTTP/2 request in tunnel: header list of ${headerBytes} bytes above ${maxHeaderBytes}`);
+        res.writeHead(431, { 'content-type': 'text/plain', 'content-length': '0' });
+        res.end();
         return;
       }
       handleHttpRequest(this.#deps, ctx, 'h2c', req, res);

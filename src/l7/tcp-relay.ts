@@ -5,15 +5,17 @@ import type { AccessLog } from '../metrics/access-log.js';
 import { TcpReporter, type IstioMetrics } from '../metrics/istio-metrics.js';
 import type { ConfigSnapshot, Endpoint } from '../config/types.js';
 import { authorize, denialDetails } from './authorize.js';
-import type { RoundRobinState } from './load-balancer.js';
-import { decideDefaultRoute } from './router.js';
+import { DEFAULT_TRAFFIC_POLICY } from './default-route.js';
+import type { ClusterRuntime } from './forward.js';
+import { clusterName, type Destination } from './classify.js';
 import { tunnelRecord, type TunnelContext } from './tunnel-context.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface TcpRelayDeps {
   snapshot: () => ConfigSnapshot;
   upstreams: Upstreams;
-  rr: RoundRobinState;
+  /** The same per-cluster runtime as HTTP: load balancer and outlier detection. */
+  clusters: ClusterRuntime;
   accessLog: AccessLog;
   logger: Logger;
   metrics?: IstioMetrics | undefined;
@@ -70,19 +72,21 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     return;
   }
 
-  const decision = decideDefaultRoute(tunnel.destination, 'http1', deps.rr, 'tcp');
-  rec.upstream_cluster = decision.cluster;
-  if (!decision.ok) {
-    flag(decision.reply.flag ?? '-', 'no ready endpoint');
+  const choice = chooseEndpoint(deps, tunnel.destination);
+  rec.upstream_cluster = choice.cluster;
+  if (choice.endpoint === undefined) {
+    flag('UH', 'no ready endpoint');
     down.destroy();
     return;
   }
-  const ep = decision.endpoint;
+  const ep = choice.endpoint;
+  const epKey = formatAuthority(ep.ip, ep.port);
   endpoint = ep;
   rec.upstream_host = formatAuthority(ep.ip, ep.port);
   deps.upstreams.tunnel({ ip: ep.ip, port: ep.port, identity: ep.workload?.identity }).then(
     (stream) => {
       connected = true;
+      deps.clusters.report(choice.cluster, epKey, 'success');
       if (down.destroyed) {
         stream.close();
         return;
@@ -98,10 +102,23 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     (err: Error) => {
       deps.logger.debug({ err: err.message, upstream: rec.upstream_host }, 'upstream tunnel failed');
       flag('UF', err.message);
+      deps.clusters.report(choice.cluster, epKey, 'connect-failure');
       connected = true;
       down.destroy();
     },
   );
+}
+
+/**
+ * The endpoint for a TCP tunnel: the workload itself for pod-IP traffic (`encap`); otherwise the
+ * Service's TCP cluster, chosen by its DestinationRule load balancer (round robin by default).
+ */
+function chooseEndpoint(deps: TcpRelayDeps, dest: Destination): { cluster: string; endpoint: Endpoint | undefined } {
+  const cluster = clusterName(dest, 'tcp');
+  if (dest.kind === 'workload') return { cluster, endpoint: { ip: dest.workload.ip, port: dest.port, workload: dest.workload, ready: true } };
+  const b = dest.binding;
+  const policy = deps.snapshot().destinations?.forCluster(b.service.hostname, b.port.port).policy ?? DEFAULT_TRAFFIC_POLICY;
+  return { cluster, endpoint: deps.clusters.pick(cluster, b.endpoints, policy, undefined, {}) };
 }
 
 /**
