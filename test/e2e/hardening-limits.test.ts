@@ -4,10 +4,13 @@
  * variables reach the listeners (README "Limits").
  */
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneClientPool } from '../../src/hbone/client-pool.js';
 import { DEFAULT_LIMITS } from '../../src/hbone/settings.js';
 import type { EchoReply } from '../../src/testkit/echo-app.js';
+import { h2Request } from '../../src/testkit/hbone-http-client.js';
 import { HardeningMesh, VIP } from '../helpers/hardening-mesh.js';
 import { parseResponses, rawExchange } from '../helpers/http1-raw.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
@@ -80,13 +83,17 @@ describe('limits set on the Waypoint are enforced', () => {
   it('sessions: the fourth concurrent session is refused after the handshake, logged; a slot freed is reused', async () => {
     const from = logs.length;
     await eventually(() => mesh.waypoint.hbone.sessionCount === 0, 3000, 'no sessions');
-    const open = await Promise.all([raw(), raw(), raw()]);
-    try {
-      // Each holds a tunnel, so that the session idle timeout (600 ms here) leaves them be.
-      for (const r of open) {
+    // Each opens its tunnel as soon as its session is up, so that the session idle timeout
+    // (600 ms here) leaves it be even on a busy machine.
+    const open = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const r = await raw();
         r.request(1, connectHeaders(`${VIP.echo}:9000`));
-        await r.until(() => r.status(1) === 200, 3000, 'tunnel');
-      }
+        return r;
+      }),
+    );
+    try {
+      for (const r of open) await r.until(() => r.status(1) === 200, 3000, 'tunnel');
       expect(mesh.waypoint.hbone.sessionCount).toBe(3);
       const fourth = await raw();
       expect(await fourth.waitClosed(3000)).toBe(true);
@@ -177,6 +184,51 @@ describe('limits set on the Waypoint are enforced', () => {
     expect(x.ms).toBeGreaterThanOrEqual(700);
     expect(x.ms).toBeLessThan(2500);
   });
+
+  it('idle timeout on h2c: a session without streams gets GOAWAY and its tunnel ends', async () => {
+    const c = mesh.via(client, `${VIP.echo}:81`);
+    const session = await c.h2c();
+    try {
+      const t0 = Date.now();
+      await h2Request(session, { path: '/h2-idle' });
+      const goaway = await new Promise<number>((resolve) => {
+        session.once('goaway', () => resolve(Date.now() - t0));
+        setTimeout(() => resolve(-1), 3000);
+      });
+      expect(goaway).toBeGreaterThanOrEqual(700);
+      expect(goaway).toBeLessThan(2500);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('h2c sessions opened and closed by clients are released, not held until their idle timeout', async () => {
+    // Regression: session.setTimeout() kept every closed inner h2c session reachable from Node's
+    // timer list until the idle timeout fired (Node 20 does not clear it on destroy).
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const heap = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const churn = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const c = mesh.via(client, `${VIP.echo}:81`);
+        const s = await c.h2c();
+        await h2Request(s, { path: '/churn' });
+        await c.close();
+      }
+    };
+    await churn(100);
+    await new Promise((r) => setTimeout(r, 200));
+    const before = heap();
+    await churn(400);
+    await new Promise((r) => setTimeout(r, 200));
+    const grown = heap() - before;
+    // Held sessions cost ~4 KB each (1.6 MB for 400); released ones leave noise only.
+    expect(grown).toBeLessThan(800 * 1024);
+  }, 30_000);
 
   it('sniff timeout: a silent tunnel on a port without a protocol becomes TCP after it', async () => {
     const from = logs.length;
