@@ -151,8 +151,35 @@ export class MainInternal {
       const ctx = this.#pendingH2Ctx;
       if (ctx !== undefined) this.#ctx.set(session, ctx);
       this.#h2Sessions.add(session);
-      session.once('close', () => this.#h2Sessions.delete(session));
-      session.setTimeout(idle, () => session.close());
+      // Idle = no open stream for `idle` ms. Not session.setTimeout(): Node 20 never clears that
+      // timer when the session is destroyed (closeSession marks it destroyed first, and
+      // setTimeout(0) then returns early), so every closed session stayed reachable from the
+      // timer list until the timeout fired (an hour by default): a leak under connection churn.
+      let streams = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = (): void => {
+        if (idle <= 0) return;
+        timer = setTimeout(() => {
+          timer = undefined;
+          if (streams === 0 && !session.closed) session.close();
+        }, idle);
+        timer.unref();
+      };
+      session.on('stream', (stream: ServerHttp2Stream) => {
+        streams++;
+        if (timer !== undefined) {
+          clearTimeout(timer);
+          timer = undefined;
+        }
+        stream.once('close', () => {
+          if (--streams === 0 && !session.closed) arm();
+        });
+      });
+      session.once('close', () => {
+        this.#h2Sessions.delete(session);
+        if (timer !== undefined) clearTimeout(timer);
+      });
+      arm();
       session.on('error', (err) => this.#log.debug({ err: err.message }, 'inner h2c session error'));
       if (this.#draining) session.close();
     });

@@ -5,6 +5,8 @@
  * One client's bytes never reach another's response; zero mismatches, zero errors.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
 import type { EchoReply } from '../../src/testkit/echo-app.js';
@@ -115,4 +117,36 @@ describe('integrity under parallel load', () => {
     }
     console.log(`integrity: ${REQUESTS} requests, ${(bytesSent / 1048576).toFixed(1)} MiB up in ${seconds.toFixed(1)} s, 0 mismatches`);
   }, 60_000);
+});
+
+describe('nothing retained under connection churn', () => {
+  it('h2c sessions opened and closed by clients are released, not held until their idle timeout (1 h)', async () => {
+    // Regression: session.setTimeout() kept every closed inner h2c session reachable from Node's
+    // timer list until the idle timeout fired (Node 20 does not clear it on destroy).
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const heap = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const churnClient = await mesh.client('default', 'churn');
+    const churn = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const c = mesh.via(churnClient, `${VIP.echo}:81`);
+        const s = await c.h2c();
+        await h2Request(s, { path: '/churn' });
+        await c.close();
+      }
+    };
+    await churn(100);
+    await new Promise((r) => setTimeout(r, 200));
+    const before = heap();
+    await churn(400);
+    await new Promise((r) => setTimeout(r, 200));
+    const grown = heap() - before;
+    // Held sessions cost ~4 KB each (1.6 MB for 400); released ones leave noise only.
+    expect(grown).toBeLessThan(800 * 1024);
+  }, 30_000);
+
 });
