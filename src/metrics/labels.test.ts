@@ -36,7 +36,7 @@ function workload(
     kind: 'Pod',
     name: `${name}-abc12`,
     namespace: ns,
-    ip: '10.0.0.1',
+    ip: '127.40.0.1',
     labels: {},
     serviceAccount: sa,
     identity: o.identity === null ? undefined : (o.identity ?? `spiffe://cluster.local/ns/${ns}/sa/${sa}`),
@@ -53,7 +53,7 @@ function service(name: string, ns = 'default', o: { serviceName?: string } = {})
     name: o.serviceName ?? name,
     namespace: ns,
     hostname: `${name}.${ns}.svc.cluster.local`,
-    vips: ['10.96.0.10'],
+    vips: ['127.96.0.10'],
     ports: [],
     selector: undefined,
     labels: {},
@@ -388,7 +388,7 @@ describe('PeerLabelCache', () => {
   it('keys equal label values equally, whatever the objects', () => {
     const cache = new PeerLabelCache(CLUSTER, (peer) => peer);
     const podA = workload('reviews-v1', { sa: 'bookinfo-reviews', canonical: 'reviews', revision: 'v1' });
-    const podB = { ...podA, uid: 'Pod/default/reviews-v1-zzz', name: 'reviews-v1-zzz', ip: '10.0.0.2' };
+    const podB = { ...podA, uid: 'Pod/default/reviews-v1-zzz', name: 'reviews-v1-zzz', ip: '127.40.0.2' };
     const a = cache.get({ sourceWorkload: sleep, sourcePrincipal: SLEEP_SPIFFE, destinationWorkload: podA, destinationService: undefined });
     const b = cache.get({ sourceWorkload: sleep, sourcePrincipal: SLEEP_SPIFFE, destinationWorkload: podB, destinationService: undefined });
     expect(b).not.toBe(a);

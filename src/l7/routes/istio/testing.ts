@@ -28,7 +28,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: bookinfo}
 spec:
-  clusterIP: 127.10.0.1
+  clusterIP: 127.31.0.1
   selector: {app: reviews}
   ports: [{name: http, port: 9080}]
 ---
@@ -36,7 +36,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: ratings, namespace: bookinfo}
 spec:
-  clusterIP: 127.10.0.2
+  clusterIP: 127.31.0.2
   selector: {app: ratings}
   ports: [{name: http, port: 9080}]
 ---
@@ -44,7 +44,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: multi, namespace: bookinfo}
 spec:
-  clusterIP: 127.10.0.3
+  clusterIP: 127.31.0.3
   selector: {app: multi}
   ports: [{name: http, port: 80, targetPort: 8080}, {name: grpc, port: 9090}, {name: tcp-db, port: 5432}]
 ---
@@ -52,7 +52,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: details, namespace: other}
 spec:
-  clusterIP: 127.10.0.4
+  clusterIP: 127.31.0.4
   selector: {app: details}
   ports: [{name: http, port: 9080}]
 `;
