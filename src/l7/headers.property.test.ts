@@ -15,7 +15,7 @@ const ORDINARY = ['accept', 'content-type', 'content-length', 'x-request-id', 'x
 const nameChars = 'abcdefghijklmnopqrstuvwxyz0123456789-_'.split('');
 const name = fc.oneof(
   fc.constantFrom(...HOP, ...PSEUDO, ...ORDINARY, 'host'),
-  fc.string({ unit: fc.constantFrom(...nameChars), minLength: 1, maxLength: 12 }).filter((n) => n !== '__proto__'),
+  fc.string({ unit: fc.constantFrom(...nameChars), minLength: 1, maxLength: 12 }).filter((n) => !(n in Object.prototype)), // __proto__, constructor, ...: a test-harness artefact with toStrictEqual
 );
 const value = fc.oneof(
   fc.string({ maxLength: 40 }),
