@@ -10,6 +10,7 @@ import type { BackendRef, ForwardAction, HeaderMutation, Labels, TrafficPolicy }
 import { sendAttempt, type AttemptFailure, type AttemptResult, type UpstreamRequest } from './upstream-attempt.js';
 import type { Upstreams } from './upstreams.js';
 import type { Cancellation } from './cancellation.js';
+import { applyHeaderMutation } from './routes/actions.js';
 
 /** The per-cluster runtime the forwarder needs: endpoint choice, limits, outlier feedback. */
 export interface ClusterRuntime {
@@ -159,15 +160,9 @@ export async function forwardWithRetries(
   return { reply, flags: reply.flag === undefined ? flags : [reply.flag, ...flags], details: last.result.error.message, endpoint: last.endpoint, attempts };
 }
 
-/** Applies header edits in place: set, then add, then remove (names lower-case). */
+/** Applies a route's header edits in place, when it has any (`applyHeaderMutation`). */
 export function mutateHeaders(headers: HeaderMap, m: HeaderMutation | undefined): void {
-  if (m === undefined) return;
-  for (const [name, value] of m.set) headers[name] = value;
-  for (const [name, value] of m.add) {
-    const prev = headers[name];
-    headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
-  }
-  for (const name of m.remove) delete headers[name];
+  if (m !== undefined) applyHeaderMutation(headers, m);
 }
 
 /** Response headers to send downstream: end-to-end only, then the route's and backend's edits. */
