@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
-import { ConfigStore } from './config/store.js';
+import { ConfigStore } from './snapshot/store.js';
 import type { ConfigSnapshot } from './config/types.js';
 import { HboneClientPool } from './hbone/client-pool.js';
 import { HboneServer } from './hbone/server.js';
 import { DEFAULT_LIMITS, type WaypointLimits } from './hbone/settings.js';
 import { StreamSocket } from './hbone/stream-socket.js';
 import type { TlsSource } from './hbone/tls-source.js';
-import { MainInternal } from './l7/main-internal.js';
-import { ClusterRuntimeStates } from './l7/cluster-runtime.js';
-import { Upstreams } from './l7/upstreams.js';
+import { MainInternal } from './l7/listener/main-internal.js';
+import { ClusterRuntimeStates } from './l7/cluster/clusters.js';
+import { Upstreams } from './l7/upstream/connections.js';
 import { AccessLog } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { formatProblem } from '../config/validate.js';
+import { formatProblem } from '../snapshot/validate.js';
 import type { ConfigProblem } from '../config/types.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { Waypoint } from '../waypoint.js';

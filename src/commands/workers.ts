@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AdminServers } from '../admin/servers.js';
 import { authzRoutes } from '../admin/authz-routes.js';
 import { clustersView, listenersView } from '../admin/views.js';
-import { ConfigStore } from '../config/store.js';
+import { ConfigStore } from '../snapshot/store.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { mergeExpositions } from '../metrics/merge-exposition.js';
 import { Waypoint, type WaypointOptions } from '../waypoint.js';

@@ -13,6 +13,6 @@ export {
   type WaypointPolicy,
 } from './binding.js';
 export { selectWaypoint, waypointPolicyFor } from './waypoint.js';
-export { compileSnapshot, emptySnapshot, type CompileOptions, type CompileResult } from './snapshot.js';
-export { validateConfig, formatProblem, hasErrors, DEFAULT_TRUST_DOMAIN, DEFAULT_CLUSTER_ID, type ValidateOptions } from './validate.js';
-export { ConfigStore, type ConfigStoreOptions, type ConfigStoreEvents, type ReloadResult } from './store.js';
+export { compileSnapshot, emptySnapshot, type CompileOptions, type CompileResult } from '../snapshot/compile.js';
+export { validateConfig, formatProblem, hasErrors, DEFAULT_TRUST_DOMAIN, DEFAULT_CLUSTER_ID, type ValidateOptions } from '../snapshot/validate.js';
+export { ConfigStore, type ConfigStoreOptions, type ConfigStoreEvents, type ReloadResult } from '../snapshot/store.js';

@@ -1,4 +1,4 @@
-import type { DestinationPolicies, RouteTables } from '../l7/routes/types.js';
+import type { DestinationPolicies, RouteTables } from '../routes/types.js';
 import type { CompiledPolicies } from '../policy/index.js';
 
 /**

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
-import { H2_PREFACE } from '../l7/sniff.js';
+import { H2_PREFACE } from '../l7/listener/sniff.js';
 
 export interface EchoAppOptions {
   /** Loopback address standing in for the pod IP. */

@@ -6,7 +6,7 @@
  * unlimited. A request over the limit is answered 503 with flag `UO`; a retry over the limit is
  * not made (Envoy counts `upstream_rq_retry_overflow` and returns the last response).
  */
-import type { ConnectionPoolLimits } from '../routes/types.js';
+import type { ConnectionPoolLimits } from '../../routes/types.js';
 
 /** Gives the slot back; calling it more than once is harmless. */
 export type Release = () => void;

@@ -5,7 +5,7 @@
  * cluster name does; `retain` drops the clusters a new snapshot no longer has.
  */
 import type { Endpoint } from '../../config/types.js';
-import type { Labels, LoadBalancer, TrafficPolicy } from '../routes/types.js';
+import type { Labels, LoadBalancer, TrafficPolicy } from '../../routes/types.js';
 import { CircuitBreaker, type CircuitBreakerStats, type Release } from './circuit-breaker.js';
 import { createPicker, endpointKey, type EndpointPicker, type PickContext, type RandomSource } from './load-balancer.js';
 import { OutlierDetector, type OutlierOutcome, type OutlierView } from './outlier.js';

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { vipKey } from '../../config/address.js';
 import type { Endpoint } from '../../config/types.js';
-import type { HeaderValues, LoadBalancer } from '../routes/types.js';
+import type { HeaderValues, LoadBalancer } from '../../routes/types.js';
 
 /** A source of numbers in [0, 1), like `Math.random`. */
 export type RandomSource = () => number;

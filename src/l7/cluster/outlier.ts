@@ -14,7 +14,7 @@
  *
  * Time is the injected clock; sweeps are replayed lazily on each call, so there are no timers.
  */
-import type { OutlierDetectionPolicy } from '../routes/types.js';
+import type { OutlierDetectionPolicy } from '../../routes/types.js';
 
 export type OutlierOutcome = 'success' | '5xx' | 'gateway-error' | 'connect-failure';
 

@@ -1,0 +1,31 @@
+import type { ConfigSnapshot } from '../../config/types.js';
+import { evaluate, type AuthzDecision, type RequestAttributes } from '../../policy/index.js';
+import type { Destination } from '../listener/classify.js';
+import type { TunnelContext } from '../listener/tunnel-context.js';
+
+const NO_POLICY: AuthzDecision = Object.freeze({ allowed: true, action: 'NONE', reason: 'allowed: no policy applies', dryRun: Object.freeze([]) as unknown as AuthzDecision['dryRun'] });
+
+/**
+ * AuthorizationPolicy for one request or connection. Service traffic sees the Gateway,
+ * GatewayClass and Service policies; workload-addressed traffic only the first two. The source is
+ * the HBONE peer (its certificate's identity and its address), the destination port the one the
+ * client dialled (the service port).
+ */
+export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, http: RequestAttributes['http']): AuthzDecision {
+  const policies = snap.policies;
+  if (policies === undefined || policies.count === 0) return NO_POLICY;
+  const set = dest.kind === 'service' ? policies.forService(dest.binding.service.hostname) : policies.forWorkload();
+  if (set.size === 0) return NO_POLICY;
+  return evaluate(set, {
+    sourcePrincipal: tunnel.peer.identity,
+    sourceIp: tunnel.peer.address,
+    destinationIp: tunnel.authority.ip,
+    destinationPort: tunnel.authority.port,
+    http,
+  });
+}
+
+/** Envoy's response code details for a denial: `rbac_access_denied_matched_policy[...]`. */
+export function denialDetails(d: AuthzDecision): string {
+  return d.policy === undefined ? 'rbac_access_denied_matched_policy[none]' : `rbac_access_denied_matched_policy[${d.policy}${d.rule === undefined ? '' : `#rule-${d.rule}`}]`;
+}

@@ -1,0 +1,71 @@
+import { vipKey } from '../../config/address.js';
+import type { ConfigSnapshot, PortProtocol, VipBinding, WorkloadInfo } from '../../config/types.js';
+import type { Authority } from '../../hbone/authority.js';
+
+/**
+ * How main_internal treats a tunnel's bytes: a known HTTP port, a known TCP port, or sniffed.
+ */
+export type ChainMode = 'http' | 'tcp' | 'sniff';
+
+export type Destination =
+  | { kind: 'service'; binding: VipBinding; mode: ChainMode }
+  | { kind: 'workload'; workload: WorkloadInfo; port: number; mode: 'sniff' };
+
+export type Classification = { ok: true; destination: Destination } | { ok: false; reason: string };
+
+/** Service port protocol → chain mode (docs/hbone-spec.md §3.2). */
+export function chainModeFor(protocol: PortProtocol): ChainMode {
+  switch (protocol) {
+    case 'http':
+    case 'http2':
+    case 'grpc':
+      return 'http';
+    case 'tcp':
+      return 'tcp';
+    case 'unknown':
+      return 'sniff';
+  }
+}
+
+/**
+ * main_internal's filter-chain match: destination IP first. A bound Service VIP and port → that
+ * service's chain; a bound workload IP, any port → the direct chain; anything else is refused.
+ */
+export function classifyDestination(snapshot: ConfigSnapshot, authority: Authority): Classification {
+  const binding = snapshot.byVip.get(vipKey(authority.ip, authority.port));
+  if (binding !== undefined) {
+    return { ok: true, destination: { kind: 'service', binding, mode: chainModeFor(binding.port.protocol) } };
+  }
+  if (snapshot.boundVipIps.has(authority.ip)) {
+    return { ok: false, reason: `service VIP ${authority.ip} has no port ${authority.port}` };
+  }
+  const workload = snapshot.boundWorkloads.get(authority.ip);
+  if (workload !== undefined) {
+    return { ok: true, destination: { kind: 'workload', workload, port: authority.port, mode: 'sniff' } };
+  }
+  return { ok: false, reason: `${vipKey(authority.ip, authority.port)} is neither a bound service VIP nor a bound workload` };
+}
+
+export type WireProtocol = 'http1' | 'h2c';
+
+/**
+ * Upstream HTTP protocol (Istio cluster_builder setUpstreamProtocol): h2c for HTTP2-family ports,
+ * HTTP/1.1 for `http`, the downstream protocol when the port was sniffed.
+ */
+export function upstreamProtocolFor(protocol: PortProtocol | undefined, downstream: WireProtocol): WireProtocol {
+  if (protocol === 'http2' || protocol === 'grpc') return 'h2c';
+  if (protocol === 'http') return 'http1';
+  return downstream;
+}
+
+/** Istio/Envoy chain name for logs and admin views. */
+export function chainName(dest: Destination, resolved: 'http' | 'tcp'): string {
+  if (dest.kind === 'workload') return resolved === 'http' ? 'direct-http' : 'direct-tcp';
+  return `inbound-vip|${dest.binding.port.port}|${resolved}|${dest.binding.service.hostname}`;
+}
+
+/** Cluster name: `inbound-vip|<port>|<http|tcp>|<host>` for services, `encap` for direct traffic. */
+export function clusterName(dest: Destination, resolved: 'http' | 'tcp'): string {
+  if (dest.kind === 'workload') return 'encap';
+  return `inbound-vip|${dest.binding.port.port}|${resolved}|${dest.binding.service.hostname}`;
+}

@@ -1,0 +1,139 @@
+import type { Logger } from 'pino';
+import { formatAuthority } from '../../hbone/authority.js';
+import { StreamSocket } from '../../hbone/stream-socket.js';
+import type { AccessLog } from '../../metrics/access-log.js';
+import { TcpReporter, type IstioMetrics } from '../../metrics/istio-metrics.js';
+import type { ConfigSnapshot, Endpoint } from '../../config/types.js';
+import { authorize, denialDetails } from '../http/authorize.js';
+import { DEFAULT_TRAFFIC_POLICY } from '../../routes/default-route.js';
+import type { ClusterRuntime } from '../upstream/forward.js';
+import { clusterName, type Destination } from '../listener/classify.js';
+import { tunnelRecord, type TunnelContext } from '../listener/tunnel-context.js';
+import type { Upstreams } from '../upstream/connections.js';
+
+export interface TcpRelayDeps {
+  snapshot: () => ConfigSnapshot;
+  upstreams: Upstreams;
+  /** The same per-cluster runtime as HTTP: load balancer and outlier detection. */
+  clusters: ClusterRuntime;
+  accessLog: AccessLog;
+  logger: Logger;
+  metrics?: IstioMetrics | undefined;
+}
+
+/**
+ * Opaque TCP: one upstream tunnel per downstream tunnel, bytes relayed as they are, half-close
+ * carried both ways (END_STREAM), backpressure through the streams' flow control.
+ */
+export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: StreamSocket): void {
+  const started = Date.now();
+  const rec = tunnelRecord(tunnel, 'tcp', 'tcp', started);
+  let connected = false;
+  const flag = (f: string, details: string): void => {
+    if (rec.response_flags !== '-') return;
+    rec.response_flags = f;
+    rec.details = details;
+  };
+  let endpoint: Endpoint | undefined;
+  const dest = tunnel.destination;
+  const reporter =
+    deps.metrics === undefined
+      ? undefined
+      : new TcpReporter(deps.metrics, {
+          labels: () => ({
+            sourceWorkload: tunnel.sourceWorkload,
+            sourcePrincipal: tunnel.peer.identity,
+            destinationWorkload: endpoint?.workload,
+            destinationService: dest.kind === 'service' ? dest.binding.service : undefined,
+            responseFlags: rec.response_flags,
+          }),
+          bytesReceived: () => down.bytesRead,
+          bytesSent: () => down.bytesWritten,
+        });
+  down.on('error', (err) => flag('DC', err.message));
+  down.once('close', () => {
+    if (!connected) flag('DC', 'downstream closed before the upstream connected');
+    reporter?.close();
+    rec.duration_ms = Date.now() - started;
+    rec.bytes_received = down.bytesRead;
+    rec.bytes_sent = down.bytesWritten;
+    deps.accessLog.write(rec);
+  });
+
+  // Network RBAC: L4 attributes only; a denied tunnel closes before any byte goes upstream.
+  const verdict = authorize(deps.snapshot(), tunnel, tunnel.destination, undefined);
+  if (verdict.dryRun.length > 0) rec.dry_run = verdict.dryRun;
+  if (!verdict.allowed) {
+    connected = true;
+    rec.policy = verdict.policy;
+    rec.response_code_details = denialDetails(verdict);
+    rec.details = verdict.reason;
+    down.destroy();
+    return;
+  }
+
+  const choice = chooseEndpoint(deps, tunnel.destination);
+  rec.upstream_cluster = choice.cluster;
+  if (choice.endpoint === undefined) {
+    flag('UH', 'no ready endpoint');
+    down.destroy();
+    return;
+  }
+  const ep = choice.endpoint;
+  const epKey = formatAuthority(ep.ip, ep.port);
+  endpoint = ep;
+  rec.upstream_host = formatAuthority(ep.ip, ep.port);
+  deps.upstreams.tunnel({ ip: ep.ip, port: ep.port, identity: ep.workload?.identity }).then(
+    (stream) => {
+      connected = true;
+      deps.clusters.report(choice.cluster, epKey, 'success');
+      if (down.destroyed) {
+        stream.close();
+        return;
+      }
+      const s = stream.session?.socket;
+      const up = new StreamSocket(stream, { remoteAddress: ep.ip, remotePort: ep.port, localAddress: s?.localAddress ?? '', localPort: s?.localPort ?? 0 });
+      up.on('error', (err) => flag('UR', err.message));
+      down.pipe(up);
+      up.pipe(down);
+      closeTogether(up, down);
+      closeTogether(down, up);
+    },
+    (err: Error) => {
+      deps.logger.debug({ err: err.message, upstream: rec.upstream_host }, 'upstream tunnel failed');
+      flag('UF', err.message);
+      deps.clusters.report(choice.cluster, epKey, 'connect-failure');
+      connected = true;
+      down.destroy();
+    },
+  );
+}
+
+/**
+ * The endpoint for a TCP tunnel: the workload itself for pod-IP traffic (`encap`); otherwise the
+ * Service's TCP cluster, chosen by its DestinationRule load balancer (round robin by default).
+ */
+function chooseEndpoint(deps: TcpRelayDeps, dest: Destination): { cluster: string; endpoint: Endpoint | undefined } {
+  const cluster = clusterName(dest, 'tcp');
+  if (dest.kind === 'workload') return { cluster, endpoint: { ip: dest.workload.ip, port: dest.port, workload: dest.workload, ready: true } };
+  const b = dest.binding;
+  const policy = deps.snapshot().destinations?.forCluster(b.service.hostname, b.port.port).policy ?? DEFAULT_TRAFFIC_POLICY;
+  return { cluster, endpoint: deps.clusters.pick(cluster, b.endpoints, policy, undefined, {}) };
+}
+
+/**
+ * When `a` closes: if it failed, tear `b` down; if it ended cleanly, `b`'s write side was ended
+ * by the pipe, and `b` is closed once that output has flushed (its peer can send nowhere now).
+ */
+function closeTogether(a: StreamSocket, b: StreamSocket): void {
+  a.once('close', () => {
+    if (b.destroyed) return;
+    if (!a.readableEnded) {
+      b.destroy();
+      return;
+    }
+    if (b.readableEnded) return;
+    if (b.writableFinished) b.destroy();
+    else b.once('finish', () => b.destroy());
+  });
+}

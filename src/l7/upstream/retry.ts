@@ -1,0 +1,60 @@
+import { istioDefaultRetryPolicy } from '../../routes/istio/retry-policy.js';
+import type { RetryOn, RetryPolicy } from '../../routes/types.js';
+import type { AttemptFailure } from './attempt.js';
+
+/** What one attempt came to, as retry decisions see it. */
+export type AttemptOutcome = { kind: 'response'; status: number; grpcStatus?: number | undefined } | { kind: 'failure'; failure: AttemptFailure };
+
+const GRPC_RETRY_ON: ReadonlyArray<readonly [RetryOn, number]> = [
+  ['cancelled', 1],
+  ['deadline-exceeded', 4],
+  ['resource-exhausted', 8],
+  ['internal', 13],
+  ['unavailable', 14],
+];
+
+/**
+ * Envoy's retry-on conditions (x-envoy-retry-on / x-envoy-retry-grpc-on semantics): whether an
+ * attempt's outcome may be retried under a policy. Pure.
+ */
+export function isRetriable(policy: RetryPolicy, outcome: AttemptOutcome): boolean {
+  const on = policy.retryOn;
+  if (outcome.kind === 'failure') {
+    switch (outcome.failure) {
+      case 'cancelled':
+        return false;
+      case 'connect-failure':
+        return on.has('connect-failure') || on.has('5xx') || on.has('gateway-error');
+      case 'refused-stream':
+        return on.has('refused-stream') || on.has('5xx');
+      case 'reset':
+        return on.has('reset') || on.has('5xx');
+      case 'timeout':
+        return on.has('5xx') || on.has('gateway-error');
+    }
+  }
+  const s = outcome.status;
+  if (on.has('5xx') && s >= 500 && s <= 599) return true;
+  if (on.has('gateway-error') && s >= 502 && s <= 504) return true;
+  if (on.has('retriable-status-codes') && policy.statusCodes.has(s)) return true;
+  if (on.has('retriable-4xx') && s === 409) return true;
+  if (outcome.grpcStatus !== undefined) {
+    for (const [name, code] of GRPC_RETRY_ON) if (outcome.grpcStatus === code && on.has(name)) return true;
+  }
+  return false;
+}
+
+/**
+ * Envoy's fully jittered exponential backoff: a random time in [0, base·2^(n-1)), capped at ten
+ * times the base. `retryNumber` counts from 1.
+ */
+export function backoffMs(policy: RetryPolicy, retryNumber: number, random: () => number): number {
+  const ceiling = Math.min(policy.backoffBaseMs * 2 ** (retryNumber - 1), policy.backoffBaseMs * 10);
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * Istio's retry policy for routes that set none (2 retries; pilot/pkg/networking/core/route/retry),
+ * with 503 retried as this project's contract says (Istio 1.24+ no longer retries 503 by default).
+ */
+export const ISTIO_DEFAULT_RETRY: RetryPolicy = istioDefaultRetryPolicy();
