@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePort } from './commands/address.js';
-import { DEFAULT_LIMITS, type WaypointLimits } from './hbone/settings.js';
+import { DEFAULT_LIMITS, type WaypointLimits } from './config/limits.js';
 // Commands are loaded when used, so `run` does not pay for the certificate issuer (node-forge)
 // or the demo's test kit.
 import { createLogger } from './logger.js';

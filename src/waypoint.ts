@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
-import { ConfigStore } from './snapshot/store.js';
-import type { ConfigSnapshot } from './config/types.js';
+import { FileConfigSource } from './config/file-source.js';
+import type { ConfigSource } from './config/source.js';
+import { SnapshotStore } from './snapshot/store.js';
+import type { ConfigSnapshot } from './snapshot/types.js';
 import { HboneClientPool } from './hbone/client-pool.js';
 import { HboneServer } from './hbone/server.js';
-import { DEFAULT_LIMITS, type WaypointLimits } from './hbone/settings.js';
+import { DEFAULT_LIMITS, type WaypointLimits } from './config/limits.js';
 import { StreamSocket } from './hbone/stream-socket.js';
 import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/listener/main-internal.js';
@@ -16,8 +18,10 @@ import { clustersView, listenersView } from './admin/views.js';
 import { authzRoutes } from './admin/authz-routes.js';
 
 export interface WaypointOptions {
-  /** Configuration files or directories. */
+  /** Configuration files or directories (read through a `FileConfigSource` unless `source` is given). */
   configPaths: string[];
+  /** Where the configuration comes from; default: the files at `configPaths`. */
+  source?: ConfigSource | undefined;
   tls: TlsSource;
   logger: Logger;
   namespace?: string | undefined;
@@ -63,7 +67,7 @@ export interface WaypointStats {
 
 /** A running waypoint: every listener wired together. */
 export class Waypoint {
-  readonly store: ConfigStore;
+  readonly store: SnapshotStore;
   readonly hbone: HboneServer;
   readonly pool: HboneClientPool;
   readonly upstreams: Upstreams;
@@ -79,7 +83,7 @@ export class Waypoint {
   #closed = false;
   #statsTimer: NodeJS.Timeout | undefined;
 
-  private constructor(opts: WaypointOptions, store: ConfigStore) {
+  private constructor(opts: WaypointOptions, store: SnapshotStore) {
     this.#opts = opts;
     this.store = store;
     const limits: WaypointLimits = { ...DEFAULT_LIMITS };
@@ -140,8 +144,8 @@ export class Waypoint {
 
   /** Loads configuration (failing on errors), then starts every listener. */
   static async start(opts: WaypointOptions): Promise<Waypoint> {
-    const store = new ConfigStore({
-      paths: opts.configPaths,
+    const store = new SnapshotStore({
+      source: opts.source ?? new FileConfigSource({ paths: opts.configPaths }),
       namespace: opts.namespace,
       name: opts.name,
       trustDomain: opts.trustDomain,

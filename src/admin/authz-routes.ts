@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConfigSnapshot } from '../config/types.js';
+import type { ConfigSnapshot } from '../snapshot/types.js';
 import { canonicalIp } from '../config/address.js';
 import { explain, type RequestAttributes } from '../policy/index.js';
 import type { AdminRoute } from './servers.js';

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
-import type { ConfigSnapshot } from '../config/types.js';
+import type { ConfigSnapshot } from '../snapshot/types.js';
 import type { TlsSource } from '../hbone/tls-source.js';
 import { clustersText, listenersText, type ClusterView, type ListenerView } from './views.js';
 

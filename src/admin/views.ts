@@ -1,4 +1,4 @@
-import type { ConfigSnapshot } from '../config/types.js';
+import type { ConfigSnapshot } from '../snapshot/types.js';
 import { formatAuthority } from '../hbone/authority.js';
 
 /** One listener as `istioctl proxy-config listeners` would list it. */

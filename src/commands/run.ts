@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { formatProblem } from '../snapshot/validate.js';
+import { formatProblem } from '../config/problems.js';
 import type { ConfigProblem } from '../config/types.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { Waypoint } from '../waypoint.js';
@@ -8,7 +8,7 @@ import { parseHostPort, type HostPort } from './address.js';
 import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
 import { runPrimary, runWorker } from './workers.js';
 import { installSafetyNet } from './safety-net.js';
-import type { WaypointLimits } from '../hbone/settings.js';
+import type { WaypointLimits } from '../config/limits.js';
 
 export interface RunFlags {
   config: string[];

@@ -1,4 +1,5 @@
-import { formatProblem, hasErrors, validateConfig } from '../snapshot/validate.js';
+import { formatProblem, hasErrors } from '../config/problems.js';
+import { validateConfig } from '../snapshot/validate.js';
 
 /** `waypoint validate`: prints one line per problem; resolves to the exit code. */
 export async function validateCommand(flags: { config: string[]; namespace?: string | undefined; name?: string | undefined; trustDomain: string; rootNamespace: string }): Promise<number> {

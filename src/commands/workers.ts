@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { AdminServers } from '../admin/servers.js';
 import { authzRoutes } from '../admin/authz-routes.js';
 import { clustersView, listenersView } from '../admin/views.js';
-import { ConfigStore } from '../snapshot/store.js';
+import { FileConfigSource } from '../config/file-source.js';
+import { SnapshotStore } from '../snapshot/store.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { mergeExpositions } from '../metrics/merge-exposition.js';
 import { Waypoint, type WaypointOptions } from '../waypoint.js';
@@ -22,7 +23,7 @@ const METRICS_TIMEOUT_MS = 2_000;
  */
 export async function runPrimary(opts: WaypointOptions & { certDir: string; workers: number }, logger: Logger): Promise<void> {
   const tls = await TlsSource.fromDir(opts.certDir);
-  const store = new ConfigStore({ paths: opts.configPaths, namespace: opts.namespace, name: opts.name, trustDomain: opts.trustDomain, clusterId: opts.clusterId, rootNamespace: opts.rootNamespace });
+  const store = new SnapshotStore({ source: opts.source ?? new FileConfigSource({ paths: opts.configPaths }), namespace: opts.namespace, name: opts.name, trustDomain: opts.trustDomain, clusterId: opts.clusterId, rootNamespace: opts.rootNamespace });
   const first = await store.reload();
   if (!first.ok) throw Object.assign(new Error('configuration has errors'), { problems: first.problems });
   await store.watch();

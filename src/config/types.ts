@@ -1,5 +1,3 @@
-import type { DestinationPolicies, RouteTables } from '../routes/types.js';
-import type { CompiledPolicies } from '../policy/index.js';
 
 /**
  * The compiled, immutable configuration snapshot the data path reads.
@@ -116,10 +114,8 @@ export interface WaypointIdentity {
   gatewayFound: boolean;
 }
 
-export interface ConfigSnapshot {
-  /** Increases by one on every successful (re)load. */
-  version: number;
-  loadedAt: Date;
+/** The mesh as the configuration describes it, from this waypoint's point of view (`model.ts`). */
+export interface MeshModel {
   waypoint: WaypointIdentity;
   services: readonly ServiceInfo[];
   workloads: readonly WorkloadInfo[];
@@ -136,13 +132,4 @@ export interface ConfigSnapshot {
   boundWorkloads: ReadonlyMap<string, WorkloadInfo>;
   /** Every known workload by IP (telemetry: source and destination lookups). */
   workloadsByIp: ReadonlyMap<string, WorkloadInfo>;
-  resources: readonly LoadedResource[];
-  /** Compiled HTTPRoute/GRPCRoute/VirtualService tables; absent until routing is compiled. */
-  routes?: RouteTables;
-  /** Compiled DestinationRules; absent until routing is compiled. */
-  destinations?: DestinationPolicies;
-  /** Compiled AuthorizationPolicies; absent means none apply. */
-  policies?: CompiledPolicies;
-  /** Warnings (dangling references, skipped kinds). Errors never reach a snapshot. */
-  warnings: readonly ConfigProblem[];
 }

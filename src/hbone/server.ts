@@ -3,8 +3,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { parseAuthority, type Authority } from './authority.js';
 import { KeepaliveMonitor } from './keepalive.js';
+import { DEFAULT_LIMITS } from '../config/limits.js';
 import {
-  DEFAULT_LIMITS,
   MAX_FRAME_SIZE,
   MAX_HEADER_LIST_SIZE,
   MAX_SESSION_MEMORY_MB,

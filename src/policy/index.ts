@@ -11,5 +11,4 @@ export {
 } from './compile.js';
 export { evaluate } from './evaluate.js';
 export { explain, type ExplainedPolicy, type Explanation } from './explain.js';
-export { normalizePath } from './values.js';
 export type { AuthzDecision, DryRunResult, PolicyAction, PolicyContext, RequestAttributes } from './types.js';

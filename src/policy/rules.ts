@@ -5,12 +5,11 @@
  * under DENY/AUDIT/CUSTOM (authz-spec §9).
  */
 import type { AuthzDecision, RequestAttributes } from './types.js';
+import { normalizedPathRange, pathPartEnd } from '../config/path-normalization.js';
 import {
   asciiLower,
   ipInRanges,
-  normalizedPathRange,
   parseIpInto,
-  pathPartEnd,
   type CidrRange,
   type IpFamily,
   type StringPatterns,

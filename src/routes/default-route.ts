@@ -1,5 +1,5 @@
 import type { VipBinding } from '../config/types.js';
-import { ISTIO_DEFAULT_RETRY } from '../l7/upstream/retry.js';
+import { ISTIO_DEFAULT_RETRY } from './istio/retry-policy.js';
 import { EMPTY_HEADER_MUTATION } from './actions.js';
 import type { CompiledRule, TrafficPolicy } from './types.js';
 

@@ -1,41 +1,16 @@
 /**
- * Compiles loaded resources into the immutable `ConfigSnapshot` the data path reads: the waypoint's
- * identity, workloads indexed by IP, Services with their binding decision, and the bound VIP:port
- * index with resolved endpoints. References to things that are absent are warnings, never errors.
+ * Compiles loaded resources into the immutable `ConfigSnapshot` the data path reads: the mesh model
+ * (`src/config/model.ts`), then the route tables and DestinationRules (`src/routes`) and the
+ * AuthorizationPolicies (`src/policy`) over it. An invalid route is skipped on its own; a malformed
+ * policy rejects the whole configuration.
  */
-import { hostPortKey, vipKey } from '../config/address.js';
+import { buildMeshModel } from '../config/model.js';
+import type { ConfigProblem, LoadedResource } from '../config/types.js';
+import { DEFAULT_WAYPOINT_NAME, DEFAULT_WAYPOINT_NAMESPACE } from '../config/waypoint.js';
+import { compilePolicies, DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
 import { compileDestinationRules } from '../routes/istio/destination-rule.js';
 import { compileRoutes, istioVirtualServices } from '../routes/tables.js';
-import { compilePolicies, DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
-import { decideBinding, isBindingMisconfigured, namespaceMeta, type NamespaceMeta, type WaypointPolicy } from '../config/binding.js';
-import { parseKind, type CoreKind, type KindSchemas, type ServiceResource } from '../config/schemas.js';
-import { matchesSelectorMap } from '../config/selector.js';
-import {
-  selectorEndpoints,
-  serviceHostname,
-  servicePorts,
-  serviceVips,
-  sliceEndpoints,
-  type ParsedSlice,
-} from '../config/services.js';
-import type {
-  ConfigProblem,
-  ConfigSnapshot,
-  Endpoint,
-  LoadedResource,
-  ServiceInfo,
-  VipBinding,
-  WaypointIdentity,
-  WorkloadInfo,
-} from '../config/types.js';
-import { selectWaypoint, waypointPolicyFor, DEFAULT_WAYPOINT_NAME, DEFAULT_WAYPOINT_NAMESPACE } from '../config/waypoint.js';
-import {
-  endpointSliceWorkloads,
-  podWorkload,
-  SERVICE_NAME_LABEL,
-  workloadEntryWorkload,
-  type BuiltWorkload,
-} from '../config/workloads.js';
+import type { ConfigSnapshot } from './types.js';
 
 export interface CompileOptions {
   /** The waypoint's namespace and name; found from the configuration when not given. */
@@ -56,70 +31,32 @@ export interface CompileResult {
   problems: ConfigProblem[];
 }
 
-interface Parsed<K extends CoreKind> {
-  resource: LoadedResource;
-  value: KindSchemas[K];
-}
-
-type ParsedResources = { [K in CoreKind]: Parsed<K>[] };
-
 export function compileSnapshot(resources: readonly LoadedResource[], opts: CompileOptions): CompileResult {
-  const problems: ConfigProblem[] = [];
-  const parsed = parseResources(resources, problems);
-
-  const namespaces = new Map<string, NamespaceMeta>();
-  for (const ns of parsed.Namespace) {
-    namespaces.set(ns.resource.name, namespaceMeta(ns.resource.name, ns.value.metadata.labels ?? undefined));
-  }
-  const namespaceOf = (name: string): NamespaceMeta => namespaces.get(name) ?? namespaceMeta(name, undefined);
-
-  const selection = selectWaypoint(parsed.Gateway, opts);
-  problems.push(...selection.problems);
-  const { policy, problems: policyProblems } = waypointPolicyFor(selection.namespace, selection.name, selection.gateway);
-  problems.push(...policyProblems);
-
-  const workloads = compileWorkloads(parsed, opts.trustDomain, policy, namespaceOf, problems);
-  const services = compileServices(parsed, workloads, policy, namespaceOf, problems);
-  checkEndpointSlices(parsed.EndpointSlice, parsed.Service, problems);
-
-  const waypoint: WaypointIdentity = Object.freeze({
-    namespace: policy.namespace,
-    name: policy.name,
-    trustDomain: opts.trustDomain,
-    clusterId: opts.clusterId,
-    waypointFor: policy.waypointFor,
-    gatewayFound: policy.gatewayFound,
-  });
+  const { model, problems } = buildMeshModel(resources, opts);
+  const { waypoint } = model;
   // Routing: DestinationRules first (VirtualService subsets and policies read them), then the route
   // tables. An invalid route is skipped on its own; the rest of the configuration applies.
-  const routeCtx = { byHostPort: services.byHostPort, services: services.list, waypointNamespace: policy.namespace };
+  const routeCtx = { byHostPort: model.byHostPort, services: model.services, waypointNamespace: waypoint.namespace };
   const dr = compileDestinationRules(resources, routeCtx);
   const routes = compileRoutes(resources, routeCtx, istioVirtualServices({ destinationPolicies: dr.policies }));
   for (const p of [...dr.problems, ...routes.problems]) problems.push(p.severity === 'error' ? { ...p, resourceSkipped: true } : p);
   // AuthorizationPolicy: a malformed policy rejects the whole configuration (never fail open).
   const authz = compilePolicies(resources, {
-    waypoint: { namespace: policy.namespace, name: policy.name },
+    waypoint: { namespace: waypoint.namespace, name: waypoint.name },
     rootNamespace: opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
     trustDomain: opts.trustDomain,
-    services: services.list,
+    services: model.services,
   });
   problems.push(...authz.problems);
 
   const warnings = [...(opts.loadWarnings ?? []), ...problems].filter((p) => p.severity === 'warning');
   const snapshot: ConfigSnapshot = Object.freeze({
+    ...model,
     version: opts.version,
     loadedAt: new Date(),
-    waypoint,
-    services: Object.freeze(services.list),
-    workloads: Object.freeze(workloads.list),
-    byVip: services.byVip,
-    byHostPort: services.byHostPort,
     routes: routes.tables,
     destinations: dr.policies,
     policies: authz.policies,
-    boundVipIps: services.boundVipIps,
-    boundWorkloads: workloads.bound,
-    workloadsByIp: workloads.byIp,
     resources: Object.freeze([...resources]),
     warnings: Object.freeze(warnings.map((w) => Object.freeze(w))),
   });
@@ -134,311 +71,4 @@ export function emptySnapshot(opts: Omit<CompileOptions, 'version' | 'loadWarnin
     name: opts.name ?? DEFAULT_WAYPOINT_NAME,
     version: 0,
   }).snapshot;
-}
-
-// ---- parsing -----------------------------------------------------------------------------------
-
-function parseResources(resources: readonly LoadedResource[], problems: ConfigProblem[]): ParsedResources {
-  const out: ParsedResources = { Namespace: [], Service: [], Pod: [], WorkloadEntry: [], EndpointSlice: [], Gateway: [] };
-  const add = <K extends CoreKind>(kind: K, resource: LoadedResource): void => {
-    const outcome = parseKind(kind, resource.raw);
-    if (outcome.ok) {
-      out[kind].push({ resource, value: outcome.value });
-      return;
-    }
-    for (const issue of outcome.issues) {
-      problems.push({
-        severity: 'error',
-        file: resource.file,
-        kind,
-        ...(kind === 'Namespace' ? {} : { namespace: resource.namespace }),
-        name: resource.name,
-        ...(issue.field !== '' ? { field: issue.field } : {}),
-        message: issue.message,
-      });
-    }
-  };
-  for (const r of resources) {
-    switch (r.kind) {
-      case 'Namespace':
-      case 'Service':
-      case 'Pod':
-      case 'WorkloadEntry':
-      case 'EndpointSlice':
-      case 'Gateway':
-        add(r.kind, r);
-        break;
-      default:
-        break; // compiled by other stages (routes, policies)
-    }
-  }
-  return out;
-}
-
-// ---- workloads ---------------------------------------------------------------------------------
-
-interface CompiledWorkloads {
-  list: WorkloadInfo[];
-  /** Pods and WorkloadEntries by namespace: what Service selectors pick from. */
-  selectableByNamespace: Map<string, WorkloadInfo[]>;
-  byIp: Map<string, WorkloadInfo>;
-  bound: Map<string, WorkloadInfo>;
-}
-
-function compileWorkloads(
-  parsed: ParsedResources,
-  trustDomain: string,
-  policy: WaypointPolicy,
-  namespaceOf: (name: string) => NamespaceMeta,
-  problems: ConfigProblem[],
-): CompiledWorkloads {
-  const built: Array<{ workload: BuiltWorkload; resource: LoadedResource }> = [];
-  for (const { resource, value } of parsed.Pod) {
-    const w = podWorkload(resource, value, trustDomain);
-    if (w !== undefined) built.push({ workload: w, resource });
-  }
-  for (const { resource, value } of parsed.WorkloadEntry) {
-    const w = workloadEntryWorkload(resource, value, trustDomain);
-    if (w !== undefined) built.push({ workload: w, resource });
-  }
-  const claimed = new Set(built.flatMap((b) => b.workload.ips));
-  const claim = (ip: string): boolean => {
-    if (claimed.has(ip)) return false;
-    claimed.add(ip);
-    return true;
-  };
-  for (const { resource, value } of parsed.EndpointSlice) {
-    for (const w of endpointSliceWorkloads(resource, value, claim)) built.push({ workload: w, resource });
-  }
-  built.sort((a, b) => compareText(a.workload.info.uid, b.workload.info.uid));
-  for (const b of built) Object.freeze(b.workload.info);
-
-  const byIp = new Map<string, WorkloadInfo>();
-  const owner = new Map<string, LoadedResource>();
-  for (const { workload, resource } of built) {
-    for (const ip of workload.ips) {
-      const prev = byIp.get(ip);
-      if (prev === undefined) {
-        byIp.set(ip, workload.info);
-        owner.set(ip, resource);
-        continue;
-      }
-      const winner = workloadRank(workload.info) < workloadRank(prev) ? workload.info : prev;
-      if (prev.ready && workload.info.ready) {
-        problems.push({
-          severity: 'warning',
-          ...ident(resource),
-          message: `IP ${ip} is also the address of ${describeWorkload(prev)} (${owner.get(ip)?.file ?? '?'}); using ${describeWorkload(winner)}`,
-        });
-      }
-      if (winner !== prev) {
-        byIp.set(ip, winner);
-        owner.set(ip, resource);
-      }
-    }
-  }
-
-  const boundUids = new Set<string>();
-  for (const { workload, resource } of built) {
-    const info = workload.info;
-    const decision = decideBinding(
-      { kind: info.kind, namespace: info.namespace, labels: workload.bindingLabels },
-      'workload',
-      namespaceOf(info.namespace),
-      policy,
-    );
-    if (decision.bound) boundUids.add(info.uid);
-    else if (isBindingMisconfigured(decision) && info.kind !== 'EndpointSlice') {
-      problems.push({ severity: 'warning', ...ident(resource), message: `asks for this waypoint but is ${decision.reason}` });
-    }
-  }
-  const bound = new Map<string, WorkloadInfo>();
-  for (const [ip, w] of byIp) if (boundUids.has(w.uid)) bound.set(ip, w);
-
-  const list = built.map((b) => b.workload.info);
-  const selectableByNamespace = new Map<string, WorkloadInfo[]>();
-  for (const w of list) {
-    if (w.kind === 'EndpointSlice') continue;
-    const inNs = selectableByNamespace.get(w.namespace) ?? [];
-    inNs.push(w);
-    selectableByNamespace.set(w.namespace, inNs);
-  }
-  return { list, selectableByNamespace, byIp, bound };
-}
-
-/** Lower wins an IP: ready before not ready, then Pod, WorkloadEntry, EndpointSlice. */
-function workloadRank(w: WorkloadInfo): number {
-  const kind = w.kind === 'Pod' ? 0 : w.kind === 'WorkloadEntry' ? 1 : 2;
-  return (w.ready ? 0 : 3) + kind;
-}
-
-function describeWorkload(w: WorkloadInfo): string {
-  return `${w.kind} ${w.namespace}/${w.name}`;
-}
-
-// ---- services ----------------------------------------------------------------------------------
-
-interface CompiledServices {
-  list: ServiceInfo[];
-  byVip: Map<string, VipBinding>;
-  byHostPort: Map<string, VipBinding>;
-  boundVipIps: Set<string>;
-}
-
-function compileServices(
-  parsed: ParsedResources,
-  workloads: CompiledWorkloads,
-  policy: WaypointPolicy,
-  namespaceOf: (name: string) => NamespaceMeta,
-  problems: ConfigProblem[],
-): CompiledServices {
-  const slicesByService = new Map<string, ParsedSlice[]>();
-  for (const slice of parsed.EndpointSlice) {
-    const svcName = slice.value.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (svcName === undefined) continue;
-    const key = `${slice.resource.namespace}/${svcName}`;
-    const list = slicesByService.get(key) ?? [];
-    list.push(slice);
-    slicesByService.set(key, list);
-  }
-
-  const out: CompiledServices = { list: [], byVip: new Map(), byHostPort: new Map(), boundVipIps: new Set() };
-  const sorted = [...parsed.Service].sort((a, b) =>
-    compareText(`${a.resource.namespace}/${a.resource.name}`, `${b.resource.namespace}/${b.resource.name}`),
-  );
-  for (const { resource, value } of sorted) {
-    const labels = Object.freeze({ ...value.metadata.labels });
-    const decision = decideBinding({ kind: 'Service', namespace: resource.namespace, labels }, 'service', namespaceOf(resource.namespace), policy);
-    if (isBindingMisconfigured(decision)) {
-      problems.push({ severity: 'warning', ...ident(resource), message: `asks for this waypoint but is ${decision.reason}` });
-    }
-    const selector = value.spec.selector && Object.keys(value.spec.selector).length > 0 ? Object.freeze({ ...value.spec.selector }) : undefined;
-    const ports = servicePorts(value);
-    const vips = serviceVips(value);
-    const service: ServiceInfo = Object.freeze({
-      name: resource.name,
-      namespace: resource.namespace,
-      hostname: serviceHostname(resource.name, resource.namespace),
-      vips: Object.freeze(vips),
-      ports: Object.freeze(ports),
-      selector,
-      labels,
-      bound: decision.bound,
-      bindingReason: decision.reason,
-    });
-    out.list.push(service);
-
-    const endpointsFor = serviceEndpointSource(resource, value, selector, workloads, slicesByService, problems);
-    if (!decision.bound) {
-      // Still a possible route backend: index its ports by hostname.
-      for (const port of ports) {
-        out.byHostPort.set(hostPortKey(service.hostname, port.port), Object.freeze({ service, port, endpoints: Object.freeze(endpointsFor(port)) }));
-      }
-      continue;
-    }
-    for (const port of ports) {
-      const endpoints = endpointsFor(port);
-      if (typeof port.targetPort === 'string' && endpoints.length === 0 && endpointsFor.selectedCount > 0) {
-        problems.push({
-          severity: 'warning',
-          ...ident(resource),
-          field: `spec.ports[${specPortIndex(value, port.port)}].targetPort`,
-          message: `no selected workload has a port named ${JSON.stringify(port.targetPort)}; port ${port.port} has no endpoints`,
-        });
-      }
-      const binding: VipBinding = Object.freeze({ service, port, endpoints: Object.freeze(endpoints) });
-      out.byHostPort.set(hostPortKey(service.hostname, port.port), binding);
-      for (const vip of vips) {
-        const key = vipKey(vip, port.port);
-        const prev = out.byVip.get(key);
-        if (prev !== undefined) {
-          problems.push({
-            severity: 'warning',
-            ...ident(resource),
-            message: `VIP ${key} is also a port of bound Service ${prev.service.namespace}/${prev.service.name}; keeping that one`,
-          });
-          continue;
-        }
-        out.byVip.set(key, binding);
-      }
-    }
-    for (const vip of vips) out.boundVipIps.add(vip);
-  }
-  return out;
-}
-
-type EndpointSource = ((port: ServiceInfo['ports'][number]) => Endpoint[]) & { selectedCount: number };
-
-/**
- * Where a Service's endpoints come from: the selected Pods/WorkloadEntries; else (no selector, or a
- * selector that matches nothing in the configuration) its EndpointSlices. Warns when neither
- * yields anything.
- */
-function serviceEndpointSource(
-  resource: LoadedResource,
-  svc: ServiceResource,
-  selector: Readonly<Record<string, string>> | undefined,
-  workloads: CompiledWorkloads,
-  slicesByService: ReadonlyMap<string, ParsedSlice[]>,
-  problems: ConfigProblem[],
-): EndpointSource {
-  const slices = slicesByService.get(`${resource.namespace}/${resource.name}`) ?? [];
-  const selected =
-    selector === undefined
-      ? []
-      : (workloads.selectableByNamespace.get(resource.namespace) ?? []).filter((w) => matchesSelectorMap(selector, w.labels));
-  const useSlices = selected.length === 0 && slices.length > 0;
-  if (svc.spec.type !== 'ExternalName' && selected.length === 0 && slices.length === 0) {
-    problems.push({
-      severity: 'warning',
-      ...ident(resource),
-      ...(selector !== undefined ? { field: 'spec.selector' } : {}),
-      message:
-        selector !== undefined
-          ? `selects no Pod or WorkloadEntry in namespace ${resource.namespace} (and no EndpointSlice names it); it has no endpoints`
-          : `has no selector and no EndpointSlice labelled ${SERVICE_NAME_LABEL}=${resource.name}; it has no endpoints`,
-    });
-  }
-  const source = (port: ServiceInfo['ports'][number]): Endpoint[] =>
-    useSlices ? sliceEndpoints(port, slices, workloads.byIp) : selectorEndpoints(port, selected);
-  return Object.assign(source, { selectedCount: selected.length });
-}
-
-function specPortIndex(svc: ServiceResource, port: number): number {
-  return Math.max(0, (svc.spec.ports ?? []).findIndex((p) => p.port === port && p.protocol !== 'UDP' && p.protocol !== 'SCTP'));
-}
-
-function checkEndpointSlices(slices: readonly ParsedSlice[], services: readonly Parsed<'Service'>[], problems: ConfigProblem[]): void {
-  const known = new Set(services.map((s) => `${s.resource.namespace}/${s.resource.name}`));
-  for (const { resource, value } of slices) {
-    if (value.addressType === 'FQDN') {
-      problems.push({ severity: 'warning', ...ident(resource), field: 'addressType', message: 'FQDN endpoints are not supported; the slice is ignored' });
-      continue;
-    }
-    const svcName = value.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (svcName === undefined) {
-      problems.push({
-        severity: 'warning',
-        ...ident(resource),
-        field: `metadata.labels["${SERVICE_NAME_LABEL}"]`,
-        message: 'is missing; the EndpointSlice belongs to no Service',
-      });
-    } else if (!known.has(`${resource.namespace}/${svcName}`)) {
-      problems.push({
-        severity: 'warning',
-        ...ident(resource),
-        message: `Service ${resource.namespace}/${svcName} (label ${SERVICE_NAME_LABEL}) is not in the configuration`,
-      });
-    }
-  }
-}
-
-// ---- helpers -----------------------------------------------------------------------------------
-
-function ident(r: LoadedResource): Pick<ConfigProblem, 'file' | 'kind' | 'namespace' | 'name'> {
-  return { file: r.file, kind: r.kind, ...(r.namespace !== '' ? { namespace: r.namespace } : {}), name: r.name };
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,27 +1,22 @@
 /**
- * Holds the current configuration snapshot and replaces it on reload. A reload that finds errors
- * keeps the last good snapshot. Readers take `store.current`: one reference, swapped whole.
+ * Holds the current configuration snapshot: takes the resource set a `ConfigSource` hands over,
+ * compiles it and swaps it in whole. A set with errors keeps the last good snapshot. Readers take
+ * `store.current`: one reference, so a request never sees half a configuration.
  */
 import { EventEmitter } from 'node:events';
-import { watch, type FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
-import { listConfigFiles } from '../config/files.js';
-import { loadResources } from '../config/load.js';
+import { hasFatalErrors } from '../config/problems.js';
+import type { ConfigSource, ConfigState } from '../config/source.js';
+import type { ConfigProblem } from '../config/types.js';
 import { compileSnapshot, emptySnapshot } from './compile.js';
-import type { ConfigProblem, ConfigSnapshot } from '../config/types.js';
-import { hasFatalErrors } from './validate.js';
+import type { ConfigSnapshot } from './types.js';
 
-export interface ConfigStoreOptions {
-  /** Files and directories of Kubernetes YAML/JSON. */
-  paths: string[];
+export interface SnapshotStoreOptions {
+  source: ConfigSource;
   namespace?: string | undefined;
   name?: string | undefined;
   trustDomain: string;
   clusterId: string;
   rootNamespace?: string | undefined;
-  /** Quiet time after the last file event before reloading. Default 200 ms. */
-  debounceMs?: number | undefined;
 }
 
 export interface ReloadResult {
@@ -33,40 +28,26 @@ export interface ReloadResult {
   problems: ConfigProblem[];
 }
 
-export type ConfigStoreEvents = {
+export type SnapshotStoreEvents = {
   /** A new snapshot is current. */
   snapshot: [snapshot: ConfigSnapshot];
-  /** A reload found errors; the previous snapshot stays current. */
+  /** A configuration was refused for its errors; the previous snapshot stays current. */
   rejected: [problems: ConfigProblem[]];
 };
 
-interface DirWatch {
-  watcher: FSWatcher;
-  /** Inode when the watch started: a directory replaced under the same path needs a new watch. */
-  ino: number;
-  /** Names that matter in this directory; undefined: every (non-hidden) name. */
-  names: Set<string> | undefined;
-}
-
-export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
-  readonly #opts: ConfigStoreOptions;
+export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
+  readonly source: ConfigSource;
+  readonly #opts: SnapshotStoreOptions;
   #current: ConfigSnapshot;
-  /** Reloads run one at a time, in order. */
+  /** Compiles run one at a time, in the order the states arrived. */
   #queue: Promise<unknown> = Promise.resolve();
-  #watching = false;
   #closed = false;
-  #timer: NodeJS.Timeout | undefined;
-  readonly #watches = new Map<string, DirWatch>();
 
-  constructor(opts: ConfigStoreOptions) {
+  constructor(opts: SnapshotStoreOptions) {
     super();
-    this.#opts = { ...opts, paths: [...opts.paths] };
-    this.#current = emptySnapshot({
-      namespace: opts.namespace,
-      name: opts.name,
-      trustDomain: opts.trustDomain,
-      clusterId: opts.clusterId,
-    });
+    this.#opts = opts;
+    this.source = opts.source;
+    this.#current = emptySnapshot({ namespace: opts.namespace, name: opts.name, trustDomain: opts.trustDomain, clusterId: opts.clusterId });
   }
 
   /** The current snapshot (version 0, nothing bound, until a configuration has loaded). */
@@ -74,55 +55,52 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     return this.#current;
   }
 
-  /** Loads and compiles the configuration; swaps it in unless it has errors. */
+  /** Reads the source now and compiles what it holds; swaps it in unless it has errors. */
   reload(): Promise<ReloadResult> {
-    const run = this.#queue.then(() => this.#reloadNow());
+    return this.#enqueue(() => this.source.read());
+  }
+
+  /** Follows the source: every change it reports is compiled and, when good, swapped in. */
+  async watch(): Promise<void> {
+    if (this.#closed) return;
+    await this.source.start({
+      change: (state) => void this.#enqueue(() => Promise.resolve(state)),
+      error: (err) => this.emit('rejected', [{ severity: 'error', file: this.source.description, message: err.message }]),
+    });
+  }
+
+  /** Stops following the source; changes it reports later are dropped. */
+  close(): void {
+    this.#closed = true;
+    this.source.stop();
+  }
+
+  #enqueue(state: () => Promise<ConfigState>): Promise<ReloadResult> {
+    const run = this.#queue.then(async () => this.#apply(await state()));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  /**
-   * Watches the configured paths and reloads after changes (debounced). Resolves once the watches
-   * are in place. Directories are watched one by one, so new subdirectories are picked up on the
-   * next reload; for each given path its parent is watched too, which catches files that appear
-   * later, editors that replace files, and Kubernetes ConfigMap volumes swapping `..data`.
-   */
-  async watch(): Promise<void> {
-    if (this.#closed || this.#watching) return;
-    this.#watching = true;
-    await this.#syncWatches();
-  }
-
-  /** Stops watching; pending debounced reloads are dropped. */
-  close(): void {
-    this.#closed = true;
-    this.#watching = false;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    for (const w of this.#watches.values()) w.watcher.close();
-    this.#watches.clear();
-  }
-
-  async #reloadNow(): Promise<ReloadResult> {
-    let problems: ConfigProblem[];
+  #apply(state: ConfigState): ReloadResult {
+    let problems: ConfigProblem[] = [...state.problems];
     let snapshot: ConfigSnapshot | undefined;
-    try {
-      const loaded = await loadResources(this.#opts.paths);
-      const compiled = compileSnapshot(loaded.resources, {
-        namespace: this.#opts.namespace,
-        name: this.#opts.name,
-        trustDomain: this.#opts.trustDomain,
-        clusterId: this.#opts.clusterId,
-        rootNamespace: this.#opts.rootNamespace,
-        version: this.#current.version + 1,
-        loadWarnings: loaded.problems,
-      });
-      problems = [...loaded.problems, ...compiled.problems];
-      if (!hasFatalErrors(problems)) snapshot = compiled.snapshot;
-    } catch (err) {
-      problems = [{ severity: 'error', file: this.#opts.paths.join(', '), message: `reload failed: ${err instanceof Error ? err.message : String(err)}` }];
+    if (!hasFatalErrors(problems)) {
+      try {
+        const compiled = compileSnapshot(state.resources, {
+          namespace: this.#opts.namespace,
+          name: this.#opts.name,
+          trustDomain: this.#opts.trustDomain,
+          clusterId: this.#opts.clusterId,
+          rootNamespace: this.#opts.rootNamespace,
+          version: this.#current.version + 1,
+          loadWarnings: state.problems,
+        });
+        problems = [...state.problems, ...compiled.problems];
+        if (!hasFatalErrors(problems)) snapshot = compiled.snapshot;
+      } catch (err) {
+        problems = [{ severity: 'error', file: this.source.description, message: `reload failed: ${err instanceof Error ? err.message : String(err)}` }];
+      }
     }
-    if (this.#watching) await this.#syncWatches().catch(() => undefined);
     if (snapshot === undefined) {
       this.emit('rejected', problems);
       return { ok: false, snapshot: this.#current, problems };
@@ -130,70 +108,5 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     this.#current = snapshot;
     this.emit('snapshot', snapshot);
     return { ok: true, snapshot, problems };
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (!this.#closed) void this.reload();
-    }, this.#opts.debounceMs ?? 200);
-  }
-
-  /** Brings the set of watched directories in line with what the paths now contain. */
-  async #syncWatches(): Promise<void> {
-    const wanted = new Map<string, Set<string> | undefined>();
-    for (const given of this.#opts.paths) {
-      const abs = path.resolve(given);
-      const parent = path.dirname(abs);
-      if (parent !== abs && !wanted.has(parent)) wanted.set(parent, new Set());
-      wanted.get(parent)?.add(path.basename(abs));
-    }
-    const listing = await listConfigFiles(this.#opts.paths);
-    for (const dir of listing.directories) wanted.set(path.resolve(dir), undefined);
-    if (this.#closed || !this.#watching) return;
-
-    for (const [dir, w] of this.#watches) {
-      if (!wanted.has(dir)) {
-        w.watcher.close();
-        this.#watches.delete(dir);
-      }
-    }
-    for (const [dir, names] of wanted) {
-      const info = await stat(dir).catch(() => undefined);
-      if (this.#closed || !this.#watching) return;
-      const existing = this.#watches.get(dir);
-      if (existing !== undefined && info !== undefined && existing.ino === info.ino) {
-        existing.names = names;
-        continue;
-      }
-      existing?.watcher.close();
-      this.#watches.delete(dir);
-      if (info === undefined || !info.isDirectory()) continue;
-      try {
-        const watcher = watch(dir, { persistent: true }, (_event, filename) => this.#onEvent(dir, filename));
-        watcher.on('error', () => {
-          watcher.close();
-          if (this.#watches.get(dir)?.watcher === watcher) this.#watches.delete(dir);
-          this.#schedule();
-        });
-        this.#watches.set(dir, { watcher, ino: info.ino, names });
-      } catch {
-        // The directory vanished between stat and watch; the next reload tries again.
-      }
-    }
-  }
-
-  #onEvent(dir: string, filename: string | Buffer | null): void {
-    const w = this.#watches.get(dir);
-    if (w === undefined) return;
-    const name = filename === null ? undefined : filename.toString();
-    if (name !== undefined) {
-      const configMapSwap = name.startsWith('..');
-      if (w.names !== undefined && !w.names.has(name) && !configMapSwap) return;
-      if (w.names === undefined && name.startsWith('.') && !configMapSwap) return;
-    }
-    this.#schedule();
   }
 }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneClientPool } from '../../src/hbone/client-pool.js';
-import { DEFAULT_LIMITS } from '../../src/hbone/settings.js';
+import { DEFAULT_LIMITS } from '../../src/config/limits.js';
 import type { EchoReply } from '../../src/testkit/echo-app.js';
 import { h2Request } from '../../src/testkit/hbone-http-client.js';
 import { HardeningMesh, VIP } from '../helpers/hardening-mesh.js';

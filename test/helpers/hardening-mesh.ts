@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createMeshCa, issueWorkloadCert, writeCertDir, type MeshCa, type WorkloadCert } from '../../src/hbone/certs.js';
 import { HboneClientPool } from '../../src/hbone/client-pool.js';
-import type { WaypointLimits } from '../../src/hbone/settings.js';
+import type { WaypointLimits } from '../../src/config/limits.js';
 import { spiffeId } from '../../src/hbone/spiffe.js';
 import { TlsSource } from '../../src/hbone/tls-source.js';
 import { EchoApp } from '../../src/testkit/echo-app.js';

@@ -5,8 +5,9 @@
  */
 import { loadResourcesFromText } from '../../src/config/load.js';
 import { compileSnapshot } from '../../src/snapshot/compile.js';
-import type { ConfigProblem, ConfigSnapshot, LoadedResource } from '../../src/config/types.js';
-import { formatProblem } from '../../src/snapshot/validate.js';
+import type { ConfigProblem, LoadedResource } from '../../src/config/types.js';
+import type { ConfigSnapshot } from '../../src/snapshot/types.js';
+import { formatProblem } from '../../src/config/problems.js';
 import type { RouteRequest } from '../../src/routes/types.js';
 
 export const MESH = `apiVersion: v1

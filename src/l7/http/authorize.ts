@@ -1,4 +1,4 @@
-import type { ConfigSnapshot } from '../../config/types.js';
+import type { ConfigSnapshot } from '../../snapshot/types.js';
 import { evaluate, type AuthzDecision, type RequestAttributes } from '../../policy/index.js';
 import type { Destination } from '../listener/classify.js';
 import type { TunnelContext } from '../listener/tunnel-context.js';

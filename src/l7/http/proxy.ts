@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ConfigSnapshot, Endpoint, ServiceInfo, WorkloadInfo } from '../../config/types.js';
+import type { Endpoint, ServiceInfo, WorkloadInfo } from '../../config/types.js';
+import type { ConfigSnapshot } from '../../snapshot/types.js';
 import { formatAuthority } from '../../hbone/authority.js';
 import type { AccessLog, AccessRecord } from '../../metrics/access-log.js';
 import { upstreamProtocolFor, type Destination, type WireProtocol } from '../listener/classify.js';
@@ -12,7 +13,7 @@ import { forwardWithRetries, mutateHeaders, responseHeaders, type ForwardDeps, t
 import { endToEndRequestHeaders, type HeaderMap } from './headers.js';
 import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import { pickWeighted, redirectLocation, rewritePath, splitAuthority } from '../../routes/actions.js';
-import { normalizePath } from '../../policy/index.js';
+import { normalizePath } from '../../config/path-normalization.js';
 import type { BackendRef, CompiledRule, ForwardAction, RouteRequest } from '../../routes/types.js';
 import { tunnelRecord, type TunnelContext } from '../listener/tunnel-context.js';
 import { authorize, denialDetails } from './authorize.js';

@@ -1,5 +1,6 @@
 import { vipKey } from '../../config/address.js';
-import type { ConfigSnapshot, PortProtocol, VipBinding, WorkloadInfo } from '../../config/types.js';
+import type { PortProtocol, VipBinding, WorkloadInfo } from '../../config/types.js';
+import type { ConfigSnapshot } from '../../snapshot/types.js';
 import type { Authority } from '../../hbone/authority.js';
 
 /**

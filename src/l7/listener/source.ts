@@ -1,4 +1,5 @@
-import type { ConfigSnapshot, WorkloadInfo } from '../../config/types.js';
+import type { WorkloadInfo } from '../../config/types.js';
+import type { ConfigSnapshot } from '../../snapshot/types.js';
 import type { PeerInfo } from '../../hbone/server.js';
 import { parseSpiffeId } from '../../hbone/spiffe.js';
 

@@ -1,4 +1,3 @@
-import { istioDefaultRetryPolicy } from '../../routes/istio/retry-policy.js';
 import type { RetryOn, RetryPolicy } from '../../routes/types.js';
 import type { AttemptFailure } from './attempt.js';
 
@@ -52,9 +51,3 @@ export function backoffMs(policy: RetryPolicy, retryNumber: number, random: () =
   const ceiling = Math.min(policy.backoffBaseMs * 2 ** (retryNumber - 1), policy.backoffBaseMs * 10);
   return Math.floor(random() * ceiling);
 }
-
-/**
- * Istio's retry policy for routes that set none (2 retries; pilot/pkg/networking/core/route/retry),
- * with 503 retried as this project's contract says (Istio 1.24+ no longer retries 503 by default).
- */
-export const ISTIO_DEFAULT_RETRY: RetryPolicy = istioDefaultRetryPolicy();

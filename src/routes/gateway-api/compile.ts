@@ -19,11 +19,11 @@
  * Anything invalid (schema, unknown filter, bad regex, missing backendRef port, CEL rules) is an
  * error that drops only this route.
  */
-import { ISTIO_DEFAULT_RETRY } from '../../l7/upstream/retry.js';
+import { ISTIO_DEFAULT_RETRY } from '../istio/retry-policy.js';
 import { formatFieldPath, friendlyIssueMessage } from '../../config/fields.js';
 import { hostPortKey } from '../../config/address.js';
 import { serviceHostname } from '../../config/services.js';
-import type { ConfigProblem, ConfigSnapshot, LoadedResource, ServiceInfo, VipBinding } from '../../config/types.js';
+import type { ConfigProblem, MeshModel, LoadedResource, ServiceInfo, VipBinding } from '../../config/types.js';
 import { EMPTY_HEADER_MUTATION } from '../actions.js';
 import {
   compileRegex,
@@ -74,7 +74,7 @@ export type GatewayRouteKind = 'HTTPRoute' | 'GRPCRoute';
 
 /** What compiling routes needs from the snapshot. */
 export interface RouteCompileContext {
-  byHostPort: ConfigSnapshot['byHostPort'];
+  byHostPort: MeshModel['byHostPort'];
   services: readonly ServiceInfo[];
 }
 

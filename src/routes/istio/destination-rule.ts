@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { labelMap, portNumber } from '../../config/fields.js';
 import { resourceSchema } from '../../config/schemas.js';
 import { DEFAULT_TRAFFIC_POLICY } from '../default-route.js';
-import type { ConfigProblem, ConfigSnapshot, LoadedResource, ServiceInfo } from '../../config/types.js';
+import type { ConfigProblem, MeshModel, LoadedResource, ServiceInfo } from '../../config/types.js';
 import type { ConnectionPoolLimits, DestinationPolicies, Labels, LoadBalancer, OutlierDetectionPolicy, TrafficPolicy } from '../types.js';
 import {
   compareByCreation,
@@ -168,7 +168,7 @@ type SubsetSpec = NonNullable<DrSpec['subsets']>[number];
 // ---- public API -------------------------------------------------------------------------------------
 
 export interface DrCompileContext {
-  byHostPort?: ConfigSnapshot['byHostPort'] | undefined;
+  byHostPort?: MeshModel['byHostPort'] | undefined;
   services: readonly ServiceInfo[];
   /** The waypoint's namespace: its rules come first, and `exportTo` is read against it. */
   waypointNamespace?: string | undefined;

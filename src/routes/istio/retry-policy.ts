@@ -153,3 +153,9 @@ export function convertRetryPolicy(spec: HttpRetrySpec | undefined, opts: Defaul
     avoidPreviousHosts,
   });
 }
+
+/**
+ * Istio's retry policy for routes that set none (2 retries; pilot/pkg/networking/core/route/retry),
+ * with 503 retried as this project's contract says (Istio 1.24+ no longer retries 503 by default).
+ */
+export const ISTIO_DEFAULT_RETRY: RetryPolicy = istioDefaultRetryPolicy();

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { hostPortKey } from '../../config/address.js';
 import { labelMap, portNumber } from '../../config/fields.js';
 import { resourceSchema } from '../../config/schemas.js';
-import type { ConfigProblem, ConfigSnapshot, LoadedResource, ServiceInfo } from '../../config/types.js';
+import type { ConfigProblem, MeshModel, LoadedResource, ServiceInfo } from '../../config/types.js';
 import type {
   BackendRef,
   CompiledRule,
@@ -317,7 +317,7 @@ type HeadersSpec = z.infer<typeof headersSchema>;
 // ---- public types -----------------------------------------------------------------------------------
 
 export interface VsCompileContext {
-  byHostPort: ConfigSnapshot['byHostPort'];
+  byHostPort: MeshModel['byHostPort'];
   services: readonly ServiceInfo[];
   /** The waypoint's namespace: VirtualServices there apply too, and `exportTo` is read against it. */
   waypointNamespace?: string | undefined;

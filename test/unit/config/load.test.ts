@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadResources } from '../../../src/config/load.js';
-import { formatProblem } from '../../../src/snapshot/validate.js';
+import { formatProblem } from '../../../src/config/problems.js';
 
 let root: string;
 beforeAll(async () => {

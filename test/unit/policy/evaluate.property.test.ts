@@ -10,7 +10,7 @@ import { compilePolicies } from '../../../src/policy/compile.js';
 import { evaluate } from '../../../src/policy/evaluate.js';
 import type { PolicySet } from '../../../src/policy/compile.js';
 import type { RequestAttributes } from '../../../src/policy/types.js';
-import { normalizePath } from '../../../src/policy/values.js';
+import { normalizePath } from '../../../src/config/path-normalization.js';
 import { resources } from '../../fixtures/policy/resources.js';
 
 const PRINCIPALS = [SLEEP, 'spiffe://cluster.local/ns/prod/sa/api', 'spiffe://cluster.local/ns/dev/sa/web', ''];

@@ -1,6 +1,7 @@
 /** Value primitives: path normalisation, IP parsing, CIDR ranges, string and template matchers. */
 import { describe, expect, it } from 'vitest';
 import { canonicalIp } from '../../../src/config/address.js';
+import { normalizedPathForMatch, normalizePath } from '../../../src/config/path-normalization.js';
 import {
   addHeaderMatcher,
   addNamespaceMatcher,
@@ -8,8 +9,6 @@ import {
   addTrustDomainMatcher,
   checkPathTemplate,
   ipInRanges,
-  normalizedPathForMatch,
-  normalizePath,
   parseCidr,
   parseIpInto,
   pathTemplateRegex,

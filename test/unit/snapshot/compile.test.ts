@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadResourcesFromText } from '../../../src/config/load.js';
 import { compileSnapshot, emptySnapshot, type CompileOptions } from '../../../src/snapshot/compile.js';
-import type { ConfigSnapshot } from '../../../src/config/types.js';
-import { formatProblem } from '../../../src/snapshot/validate.js';
+import type {  } from '../../../src/config/types.js';
+import type { ConfigSnapshot } from '../../../src/snapshot/types.js';
+import { formatProblem } from '../../../src/config/problems.js';
 
 const BASE_OPTS: CompileOptions = { trustDomain: 'cluster.local', clusterId: 'Kubernetes', version: 7 };
 

@@ -3,12 +3,14 @@ import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigStore } from '../../../src/snapshot/store.js';
-import type { ConfigProblem, ConfigSnapshot } from '../../../src/config/types.js';
+import { FileConfigSource } from '../../../src/config/file-source.js';
+import { SnapshotStore } from '../../../src/snapshot/store.js';
+import type { ConfigProblem } from '../../../src/config/types.js';
+import type { ConfigSnapshot } from '../../../src/snapshot/types.js';
 
 let root: string;
 let caseNo = 0;
-const stores: ConfigStore[] = [];
+const stores: SnapshotStore[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'waypoint-store-'));
@@ -26,8 +28,8 @@ async function freshDir(): Promise<string> {
   return dir;
 }
 
-function newStore(paths: string[]): ConfigStore {
-  const store = new ConfigStore({ paths, trustDomain: 'cluster.local', clusterId: 'Kubernetes', namespace: 'bookinfo', debounceMs: 50 });
+function newStore(paths: string[]): SnapshotStore {
+  const store = new SnapshotStore({ source: new FileConfigSource({ paths, debounceMs: 50 }), trustDomain: 'cluster.local', clusterId: 'Kubernetes', namespace: 'bookinfo' });
   stores.push(store);
   return store;
 }
@@ -42,7 +44,7 @@ const BROKEN_YAML = 'apiVersion: v1\nkind: Service\nmetadata: {name: [x\n';
 
 const vipsOf = (s: ConfigSnapshot): string[] => [...s.byVip.keys()];
 
-describe('ConfigStore.reload', () => {
+describe('SnapshotStore.reload', () => {
   const rows = [
     {
       name: 'a schema error keeps the last good snapshot',
@@ -126,7 +128,7 @@ describe('ConfigStore.reload', () => {
 });
 
 /** Waits for the next 'snapshot' or 'rejected' event. */
-async function nextEvent(store: ConfigStore): Promise<{ type: 'snapshot'; snapshot: ConfigSnapshot } | { type: 'rejected'; problems: ConfigProblem[] }> {
+async function nextEvent(store: SnapshotStore): Promise<{ type: 'snapshot'; snapshot: ConfigSnapshot } | { type: 'rejected'; problems: ConfigProblem[] }> {
   const ac = new AbortController();
   const timeout = AbortSignal.timeout(5_000);
   const signal = AbortSignal.any([ac.signal, timeout]);
@@ -140,7 +142,7 @@ async function nextEvent(store: ConfigStore): Promise<{ type: 'snapshot'; snapsh
   }
 }
 
-describe('ConfigStore.watch', () => {
+describe('SnapshotStore.watch', () => {
   it('reloads when a file changes, and rejects a broken edit', async () => {
     const dir = await freshDir();
     const file = path.join(dir, 'mesh.yaml');

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigProblem } from '../../../src/config/types.js';
-import { formatProblem, hasErrors, validateConfig } from '../../../src/snapshot/validate.js';
+import { formatProblem, hasErrors } from '../../../src/config/problems.js';
+import { validateConfig } from '../../../src/snapshot/validate.js';
 
 describe('formatProblem', () => {
   const rows: Array<{ name: string; input: ConfigProblem; expected: string }> = [

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { vipKey } from '../../../../src/config/address.js';
-import type { ConfigSnapshot, Endpoint, PortProtocol, ServiceInfo, ServicePortInfo, VipBinding, WorkloadInfo } from '../../../../src/config/types.js';
+import type { Endpoint, PortProtocol, ServiceInfo, ServicePortInfo, VipBinding, WorkloadInfo } from '../../../../src/config/types.js';
+import type { ConfigSnapshot } from '../../../../src/snapshot/types.js';
 import type { Authority } from '../../../../src/hbone/authority.js';
 import {
   chainModeFor,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatProblem } from '../../../../src/snapshot/validate.js';
+import { formatProblem } from '../../../../src/config/problems.js';
 import { compileDestinationRules, DEFAULT_TRAFFIC_POLICY, type DrCompileContext } from '../../../../src/routes/istio/destination-rule.js';
 import { DETAILS, meshSnapshot, MULTI, REVIEWS } from '../../../helpers/istio-mesh.js';
 

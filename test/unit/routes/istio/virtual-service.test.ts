@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hostPortKey } from '../../../../src/config/address.js';
-import { formatProblem } from '../../../../src/snapshot/validate.js';
+import { formatProblem } from '../../../../src/config/problems.js';
 import type { ForwardAction, RouteRequest } from '../../../../src/routes/types.js';
 import { compileRoutes } from '../../../../src/routes/tables.js';
 import { compileDestinationRules } from '../../../../src/routes/istio/destination-rule.js';

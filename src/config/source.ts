@@ -1,0 +1,30 @@
+import type { ConfigProblem, LoadedResource } from './types.js';
+
+/** The whole configuration as a source holds it at one moment. */
+export interface ConfigState {
+  resources: readonly LoadedResource[];
+  /** Problems met while reading (an unreadable file, a malformed document, a skipped kind). */
+  problems: readonly ConfigProblem[];
+}
+
+export interface ConfigSourceHandlers {
+  /** The configuration changed: the full resource set as it is now. */
+  change(state: ConfigState): void;
+  /** The source could not read (it keeps trying; the last good snapshot keeps serving). */
+  error(err: Error): void;
+}
+
+/**
+ * Where raw resources come from: files today (`FileConfigSource`), the Kubernetes API next. A
+ * source only reads; `src/snapshot/store.ts` compiles what it hands over and swaps the snapshot.
+ */
+export interface ConfigSource {
+  /** For logs and errors: `files ./mesh/`, `kubernetes https://…`. */
+  readonly description: string;
+  /** Reads the whole configuration now (the first load; a reload on demand). */
+  read(): Promise<ConfigState>;
+  /** Starts following changes; resolves once watching. */
+  start(handlers: ConfigSourceHandlers): Promise<void>;
+  /** Stops following changes; nothing is delivered afterwards. */
+  stop(): void;
+}
