@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
 import type { ConfigSnapshot } from '../snapshot/types.js';
 import type { TlsSource } from '../hbone/tls-source.js';
+import { Readiness } from './readiness.js';
 import { clustersText, listenersText, type ClusterView, type ListenerView } from './views.js';
 
 export interface ListenAddress {
@@ -43,8 +44,8 @@ function send(res: ServerResponse, status: number, body: string, type = 'text/pl
  * waypoint pod: admin 15000, metrics 15020 `/stats/prometheus`, readiness 15021 `/healthz/ready`.
  */
 export class AdminServers {
-  ready = false;
-  draining = false;
+  /** Named readiness conditions; `ready` and `draining` below are two of them. */
+  readonly readiness = new Readiness();
   readonly registry: Registry;
   readonly #opts: AdminServerOptions;
   readonly #servers: http.Server[] = [];
@@ -52,9 +53,39 @@ export class AdminServers {
 
   constructor(opts: AdminServerOptions) {
     this.#opts = opts;
+    this.readiness.set('started', 'starting');
     this.registry = opts.registry ?? new Registry();
     const build = new Gauge({ name: 'istio_build', help: 'Istio component build info', labelNames: ['component', 'tag'], registers: [this.registry] });
     build.set({ component: 'proxy', tag: process.env.ISTIO_VERSION ?? 'unknown' }, 1);
+  }
+
+  /** Started (configuration loaded, listeners up); false again once draining. */
+  get ready(): boolean {
+    return this.#started && !this.draining;
+  }
+
+  set ready(value: boolean) {
+    this.#started = value;
+    this.readiness.set('started', value ? undefined : 'starting');
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  set draining(value: boolean) {
+    this.#draining = value;
+    this.readiness.set('draining', value ? 'draining' : undefined);
+  }
+
+  #started = false;
+  #draining = false;
+
+  /** `/healthz/ready`: 200 when every condition holds; else 503 with the reasons, one a line. */
+  #readyProbe(res: ServerResponse): void {
+    const r = this.readiness.check();
+    if (r.ready) send(res, 200, '');
+    else send(res, 503, this.draining ? 'draining\n' : `not ready\n${r.reasons.join('\n')}\n`);
   }
 
   #collect(): Promise<string> {
@@ -63,7 +94,7 @@ export class AdminServers {
 
   #readinessRoutes(): Map<string, Route> {
     return new Map<string, Route>([
-      ['/healthz/ready', (_q, res) => (this.ready && !this.draining ? send(res, 200, '') : send(res, 503, this.draining ? 'draining\n' : 'not ready\n'))],
+      ['/healthz/ready', (_q, res) => this.#readyProbe(res)],
     ]);
   }
 
@@ -84,7 +115,7 @@ export class AdminServers {
   #adminRoutes(): Map<string, Route> {
     const log = this.#opts.logger;
     return new Map<string, Route>([
-      ['/ready', (_q, res) => send(res, this.ready && !this.draining ? 200 : 503, this.draining ? 'DRAINING\n' : this.ready ? 'LIVE\n' : 'PRE_INITIALIZING\n')],
+      ['/ready', (_q, res) => send(res, this.readiness.check().ready ? 200 : 503, this.draining ? 'DRAINING\n' : this.ready ? 'LIVE\n' : 'PRE_INITIALIZING\n')],
       [
         '/config_dump',
         (_q, res) => {

@@ -71,6 +71,15 @@ export class TlsSource extends EventEmitter {
     return this.#current;
   }
 
+  /**
+   * Installs new material (a renewed certificate from a CA, a replacement read from files): new
+   * handshakes use it from now on; open sessions are not touched. Emits 'update'.
+   */
+  install(material: TlsMaterial): void {
+    this.#current = material;
+    this.emit('update', material);
+  }
+
   /** Starts watching the directory; emits 'update' (TlsMaterial) or 'rejected' (Error). */
   watch(): void {
     if (this.#dir === undefined || this.#watcher !== undefined) return;
@@ -83,8 +92,7 @@ export class TlsSource extends EventEmitter {
           readTlsMaterial(dir).then(
             (m) => {
               if (m.certChainPem === this.#current.certChainPem && m.keyPem === this.#current.keyPem && m.rootCertPem === this.#current.rootCertPem) return;
-              this.#current = m;
-              this.emit('update', m);
+              this.install(m);
             },
             (err: Error) => this.emit('rejected', err),
           );
