@@ -8,5 +8,7 @@ export default defineConfig({
     // Two cores: end-to-end files start several TLS servers each.
     maxWorkers: 2,
     pool: 'forks',
+    // A stray `.only` fails the run, locally as on CI (Vitest's default allows it unless CI is set).
+    allowOnly: false,
   },
 });
