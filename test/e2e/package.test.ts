@@ -108,6 +108,14 @@ describe('the packed tarball', () => {
     expect(paths.filter((p) => /^(dist\/)?(test|bench)\//.test(p) || p.startsWith('src/'))).toEqual([]);
   });
 
+  it('ships no stale build output: every file under dist/src comes from a source file that exists', () => {
+    const orphans = packed.files
+      .map((f) => f.path)
+      .filter((p) => p.startsWith('dist/src/'))
+      .filter((p) => !existsSync(join(ROOT, p.replace(/^dist\//, '').replace(/(\.d\.ts|\.js\.map|\.d\.ts\.map|\.js)$/, '.ts'))));
+    expect(orphans).toEqual([]);
+  });
+
   it('imports as `ts-waypoint` from a project that installed it', async () => {
     await run(process.execPath, ['-e', "import('ts-waypoint')"], { cwd: scratch, env: childEnv(), timeout: 30_000 });
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('ts-waypoint'); console.log(Object.keys(m).sort().join(' '))"], {
