@@ -34,13 +34,13 @@ export default defineConfig(
     },
   },
   {
-    // Configuration files at the root: plain lint, no type information.
-    files: ['*.js', '*.cjs', '*.mjs', '*.ts'],
+    // Plain JavaScript anywhere and configuration files at the root: no type information.
+    files: ['**/*.js', '**/*.cjs', '**/*.mjs', '*.ts'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: globals.node },
   },
   {
-    files: ['*.cjs'],
+    files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
   },
 );
