@@ -6,8 +6,13 @@
  * those candidates. Cache hits allocate nothing. Order is preserved, so the first matching rule
  * is the same as with a full scan.
  */
-import type { CompiledPolicy } from './compile.js';
 import { sourceMatches, type RequestView, type RuleVariant } from './rules.js';
+
+/** What the index reads of a compiled policy: its live rules per protocol. */
+export interface PolicyRuleVariants {
+  readonly httpLive: readonly RuleVariant[];
+  readonly tcpLive: readonly RuleVariant[];
+}
 
 export interface Candidates {
   readonly custom: readonly RuleVariant[];
@@ -43,10 +48,10 @@ export class SourceIndex {
   private cached = 0;
 
   constructor(
-    groups: { custom: readonly CompiledPolicy[]; deny: readonly CompiledPolicy[]; allow: readonly CompiledPolicy[] },
+    groups: { custom: readonly PolicyRuleVariants[]; deny: readonly PolicyRuleVariants[]; allow: readonly PolicyRuleVariants[] },
     protocol: 'http' | 'tcp',
   ) {
-    const flat = (ps: readonly CompiledPolicy[]): readonly RuleVariant[] => Object.freeze(ps.flatMap((p) => (protocol === 'tcp' ? p.tcpLive : p.httpLive)));
+    const flat = (ps: readonly PolicyRuleVariants[]): readonly RuleVariant[] => Object.freeze(ps.flatMap((p) => (protocol === 'tcp' ? p.tcpLive : p.httpLive)));
     this.full = candidates(flat(groups.custom), flat(groups.deny), flat(groups.allow));
     this.sourceDependent = [...this.full.custom, ...this.full.deny, ...this.full.allow].some((r) => r.sourceDependent);
   }

@@ -68,42 +68,9 @@ import {
 import { compileVirtualServices, type CompiledVsRoute, type VsCompileContext } from './istio/virtual-service.js';
 import { comparePrecedence, describeMatcher, matchRequest, RequestView, type Precedence, type RequestMatcher } from './match.js';
 import type { CompiledRule, RouteMatchResult, RouteRequest, RouteTable, RouteTables } from './types.js';
+import type { RoutesContext, VirtualServiceCompiler, VirtualServiceRoutes } from './route-sources.js';
 
-/** What `compileRoutes` needs from the snapshot. */
-export interface RoutesContext extends RouteCompileContext {
-  /**
-   * The waypoint's namespace: Gateway API routes there come before public VirtualServices, as in
-   * Istio. Unknown: routes and VirtualServices are ordered by age only.
-   */
-  waypointNamespace?: string | undefined;
-}
-
-/**
- * The routes one VirtualService contributes to one (host, port), as the VirtualService compiler
- * hands them over. Its rules are tried in their own order; the first match wins.
- */
-export interface VirtualServiceRoutes {
-  /** `VirtualService/<namespace>/<name>`, for logs and admin views. */
-  source: string;
-  namespace: string;
-  name: string;
-  /** metadata.creationTimestamp in ms since the epoch; 0 when absent. */
-  createdAtMs: number;
-  /** Its `exportTo` as seen from the waypoint's namespace (see the module comment); default public. */
-  visibility?: 'private' | 'exported' | 'public';
-  match(req: RouteRequest): RouteMatchResult | undefined;
-  describe?(): unknown;
-}
-
-/** A VirtualService compiler as `compileRoutes` calls it; `istioVirtualServices()` is the real one. */
-export type VirtualServiceCompiler = (
-  resources: readonly LoadedResource[],
-  ctx: RoutesContext,
-) => {
-  /** Keyed by `hostPortKey(hostname, port)`, in Istio's order. */
-  routes: ReadonlyMap<string, readonly VirtualServiceRoutes[]>;
-  problems: ConfigProblem[];
-};
+export type { RoutesContext, VirtualServiceCompiler, VirtualServiceRoutes } from './route-sources.js';
 
 export interface CompileRoutesResult {
   tables: RouteTables;

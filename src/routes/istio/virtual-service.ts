@@ -36,7 +36,7 @@ import type {
   RouteMatchResult,
   RouteRequest,
 } from '../types.js';
-import type { VirtualServiceCompiler, VirtualServiceRoutes } from '../tables.js';
+import type { VirtualServiceCompiler, VirtualServiceRoutes } from '../route-sources.js';
 import {
   compareByCreation,
   compileStringMatch,
