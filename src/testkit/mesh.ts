@@ -9,11 +9,12 @@ import { TlsSource, type TlsMaterial } from '../hbone/tls-source.js';
 import type { WaypointLimits } from '../config/limits.js';
 import { Waypoint } from '../waypoint.js';
 import type { ListenAddress } from '../admin/servers.js';
-import { EchoApp } from './echo-app.js';
-import { FakeZtunnel, type ZtunnelBehaviour } from './fake-ztunnel.js';
+import type { EchoApp } from './echo-app.js';
+import type { FakeZtunnel, ZtunnelBehaviour } from './fake-ztunnel.js';
 import { HboneHttpClient } from './hbone-http-client.js';
 import { captureLogs, type LogLine } from './log-capture.js';
 import { podManifest } from './pod-manifest.js';
+import { servePod } from './pod.js';
 
 export interface MeshPod {
   name: string;
@@ -138,23 +139,14 @@ export class LoopbackMesh {
       let ztunnelPort = opts.ztunnelPort ?? 0;
       for (const pod of opts.pods) {
         const cert = await issueWorkloadCert(ca, { spiffe: pod.presentIdentity ?? spiffeId(trustDomain, pod.namespace, pod.serviceAccount) });
-        const zt = new FakeZtunnel({ host: pod.ip, port: ztunnelPort, tls: cert, behaviour: pod.behaviour, strict: pod.strictZtunnel });
-        ztunnelPort = await zt.listen();
-        started.push(zt);
-        ztunnels.set(pod.ip, zt);
-        ztunnelsByPod.set(pod.name, zt);
-        if (pod.echo === false) continue;
-        const app = new EchoApp({
-          host: pod.ip,
-          httpPort: pod.httpPort,
-          tcpPort: pod.tcpPort,
-          pod: pod.name,
-          namespace: pod.namespace,
-          peerIdentity: (port) => zt.peerForLocalPort(port),
-        });
-        await app.listen();
-        started.push(app);
-        apps.push(app);
+        const served = await servePod({ ...pod, tls: cert, ztunnelPort });
+        ztunnelPort = served.ztunnel.port;
+        started.push(served.ztunnel);
+        ztunnels.set(pod.ip, served.ztunnel);
+        ztunnelsByPod.set(pod.name, served.ztunnel);
+        if (served.app === undefined) continue;
+        started.push(served.app);
+        apps.push(served.app);
       }
       const waypointIdentity = spiffeId(trustDomain, opts.waypoint.namespace, opts.waypoint.serviceAccount ?? opts.waypoint.name);
       const wpCert = await issueWorkloadCert(ca, { spiffe: waypointIdentity });

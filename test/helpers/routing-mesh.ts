@@ -71,8 +71,8 @@ export function backendOf(podName: string): string {
   return parts.length < 3 ? podName : parts.slice(0, -2).join('-');
 }
 
-function echoService(name: 'echo' | 'echo-v1' | 'echo-v2'): string {
-  const selector = name === 'echo' ? '{app: echo}' : `{app: echo, version: ${name.slice(5)}}`;
+/** A Service of the mesh namespace at its VIP. */
+function service(name: keyof typeof VIP, selector: string, ports: string): string {
   return `---
 apiVersion: v1
 kind: Service
@@ -83,25 +83,24 @@ spec:
   clusterIP: ${VIP[name]}
   selector: ${selector}
   ports:
-  - {name: http, port: 80, appProtocol: http, targetPort: 8080}
+${ports}`;
+}
+
+function echoService(name: 'echo' | 'echo-v1' | 'echo-v2'): string {
+  const selector = name === 'echo' ? '{app: echo}' : `{app: echo, version: ${name.slice(5)}}`;
+  return service(
+    name,
+    selector,
+    `  - {name: http, port: 80, appProtocol: http, targetPort: 8080}
   - {name: http-alt, port: 8080, appProtocol: http}
   - {name: tcp, port: 9090}
   - {name: grpc, port: 7070, targetPort: 8080${name === 'echo' ? ', appProtocol: kubernetes.io/h2c' : ''}}
-`;
+`,
+  );
 }
 
 function namedPortService(name: 'flaky' | 'slow' | 'mirror', ports: string): string {
-  return `---
-apiVersion: v1
-kind: Service
-metadata:
-  name: ${name}
-  namespace: ${MESH_NS}
-spec:
-  clusterIP: ${VIP[name]}
-  selector: {app: ${name}}
-  ports:
-${ports}`;
+  return service(name, `{app: ${name}}`, ports);
 }
 
 /**
