@@ -5,8 +5,7 @@
  */
 import net from 'node:net';
 import { readCertDir } from '../src/hbone/certs.js';
-import { EchoApp } from '../src/testkit/echo-app.js';
-import { FakeZtunnel } from '../src/testkit/fake-ztunnel.js';
+import { servePod } from '../src/testkit/pod.js';
 import { NAMESPACE, POD_COUNT, POD_PORTS, podCertDir, podIp } from './config.js';
 
 /**
@@ -32,13 +31,16 @@ async function main(): Promise<void> {
   const closers: Array<() => Promise<void>> = [];
   for (let i = 0; i < POD_COUNT; i++) {
     const ip = podIp(i);
-    const cert = await readCertDir(podCertDir(root, i));
-    const zt = new FakeZtunnel({ host: ip, port: POD_PORTS.ztunnel, tls: cert });
-    await zt.listen();
-    closers.push(() => zt.close());
-    const app = new EchoApp({ host: ip, httpPort: POD_PORTS.http, tcpPort: POD_PORTS.tcpEcho, pod: `echo-${i + 1}`, namespace: NAMESPACE });
-    await app.listen();
-    closers.push(() => app.close());
+    const pod = await servePod({
+      name: `echo-${i + 1}`,
+      namespace: NAMESPACE,
+      ip,
+      tls: await readCertDir(podCertDir(root, i)),
+      ztunnelPort: POD_PORTS.ztunnel,
+      httpPort: POD_PORTS.http,
+      tcpPort: POD_PORTS.tcpEcho,
+    });
+    closers.push(() => pod.close());
     const sink = await startSink(ip, POD_PORTS.sink);
     closers.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
   }

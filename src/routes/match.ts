@@ -8,6 +8,7 @@
  * must match the whole value (path without the query, header value, query parameter value).
  */
 import { RE2JS } from 're2js';
+import { headerValue, parseQuery } from './request-fields.js';
 import type { RouteRequest } from './types.js';
 
 // ---- regular expressions ------------------------------------------------------------------------
@@ -73,10 +74,7 @@ export class RequestView {
    * request authority, which HTTP/2 carries as `:authority`.
    */
   header(name: string): string | undefined {
-    if (name === 'host' || name === ':authority') return this.req.authority;
-    const v = this.req.headers[name];
-    if (v === undefined || typeof v === 'string') return v;
-    return v.join(',');
+    return headerValue(this.req, name);
   }
 }
 
@@ -88,36 +86,6 @@ const EMPTY_REQUEST: RouteRequest = Object.freeze({
   sourceNamespace: undefined,
   sourceLabels: undefined,
 });
-
-function parseQuery(path: string, pathEnd: number): Map<string, string> {
-  const out = new Map<string, string>();
-  if (pathEnd >= path.length) return out;
-  let start = pathEnd + 1;
-  // A fragment never reaches a server, but be safe.
-  const hash = path.indexOf('#', start);
-  const end = hash < 0 ? path.length : hash;
-  while (start <= end) {
-    let amp = path.indexOf('&', start);
-    if (amp < 0 || amp > end) amp = end;
-    if (amp > start) {
-      const eq = path.indexOf('=', start);
-      const hasValue = eq >= 0 && eq < amp;
-      const key = decode(path.slice(start, hasValue ? eq : amp));
-      if (!out.has(key)) out.set(key, hasValue ? decode(path.slice(eq + 1, amp)) : '');
-    }
-    start = amp + 1;
-  }
-  return out;
-}
-
-function decode(s: string): string {
-  if (!s.includes('%')) return s;
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
 
 // ---- matchers -----------------------------------------------------------------------------------
 

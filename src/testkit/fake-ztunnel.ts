@@ -22,6 +22,13 @@ export interface FakeZtunnelOptions {
   behaviour?: ZtunnelBehaviour;
   /** SETTINGS_MAX_CONCURRENT_STREAMS to advertise (ztunnel: 200). */
   maxConcurrentStreams?: number;
+  /**
+   * Tear tunnels down exactly as ztunnel does, for leak checks: a reset from the waypoint
+   * (RST_STREAM with an error code) destroys the app connection at once, and the app closing ends
+   * the tunnel (half-closes are passed on). Default: lenient, the app connection is destroyed only
+   * when the tunnel closes before its input ended, and a failed app connection fails the tunnel.
+   */
+  strict?: boolean;
 }
 
 export interface ConnectRecord {
@@ -35,18 +42,27 @@ export interface ConnectRecord {
  * A destination ztunnel for tests and the demo: terminates HBONE (mTLS 1.3, h2, CONNECT), then
  * dials the authority over plain TCP and relays, answering 200 only once that connection is up.
  * It remembers which HBONE peer identity is behind each relayed connection, so an echo app can
- * report who the waypoint was.
+ * report who the waypoint was. It counts the tunnels open now and the resets it received, so a test
+ * can see that the waypoint released an upstream tunnel.
  */
 export class FakeZtunnel {
   readonly #server: Http2SecureServer;
   readonly #opts: FakeZtunnelOptions;
   /** Local port of each relayed app connection → the HBONE peer identity. */
   readonly #peerByPort = new Map<number, string>();
+  readonly #tunnels = new Set<ServerHttp2Stream>();
   readonly connects: ConnectRecord[] = [];
   behaviour: ZtunnelBehaviour;
   port = 0;
   /** HBONE sessions accepted so far. */
   sessions = 0;
+  /** Tunnels the waypoint reset (RST_STREAM with an error code), so far. */
+  resets = 0;
+
+  /** Tunnels open now. */
+  get open(): number {
+    return this.#tunnels.size;
+  }
 
   constructor(opts: FakeZtunnelOptions) {
     this.#opts = opts;
@@ -119,10 +135,28 @@ export class FakeZtunnel {
       case 'forward':
         break;
     }
-    const app = net.connect({ host: parsed.authority.ip, port: parsed.authority.port, localAddress: this.#opts.host, noDelay: true });
+    this.#relay(stream, parsed.authority.ip, parsed.authority.port, peerIdentity);
+  }
+
+  /** Dials the app and relays; answers 200 once the app connection is up. */
+  #relay(stream: ServerHttp2Stream, ip: string, port: number, peerIdentity: string): void {
+    const strict = this.#opts.strict === true;
+    this.#tunnels.add(stream);
+    const app = net.connect({ host: ip, port, localAddress: this.#opts.host, noDelay: true, allowHalfOpen: strict });
     app.on('error', () => {
+      if (strict) return; // the 'close' handler below answers
       if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 503 }, { endStream: true });
       else stream.close(http2.constants.NGHTTP2_CONNECT_ERROR);
+    });
+    stream.once('close', () => {
+      this.#tunnels.delete(stream);
+      const reset = stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR;
+      if (reset) this.resets++;
+      if (app.destroyed) return;
+      if (strict) {
+        if (reset) app.destroy();
+        else app.end();
+      } else if (!stream.readableEnded) app.destroy();
     });
     app.once('connect', () => {
       const local = app.localPort ?? 0;
@@ -135,13 +169,18 @@ export class FakeZtunnel {
       stream.respond({ ':status': 200 });
       stream.pipe(app);
       app.pipe(stream);
-      stream.once('close', () => {
-        if (!app.destroyed && !stream.readableEnded) app.destroy();
-      });
     });
+    if (strict) {
+      app.once('close', (hadError) => {
+        if (stream.destroyed) return;
+        if (!stream.headersSent) stream.respond({ ':status': 503 }, { endStream: true });
+        else if (hadError) stream.close(http2.constants.NGHTTP2_CONNECT_ERROR);
+      });
+    }
   }
 
   async close(): Promise<void> {
+    for (const s of this.#tunnels) s.destroy();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       // Sessions keep the server open; end them.

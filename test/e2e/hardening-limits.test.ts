@@ -3,7 +3,6 @@
  * runs with every limit set low; a `waypoint run` process shows the flags and environment
  * variables reach the listeners (README "Limits").
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneClientPool } from '../../src/hbone/client-pool.js';
 import { DEFAULT_LIMITS } from '../../src/config/limits.js';
@@ -214,12 +213,12 @@ describe('limits set on the Waypoint are enforced', () => {
 
 describe('limits as `waypoint run` flags and environment variables', () => {
   it('reach the listeners', async () => {
-    const ztPort = mesh.ztunnels.get('echo-1')!.port;
+    const ztPort = mesh.ztunnelOf('echo-1').port;
     const host = '127.48.0.11';
     const p = new CliProcess(
       [
         'run',
-        ...['--config', join(mesh.dir, 'config'), '--certs', join(mesh.dir, 'certs'), '--namespace', 'default', '--name', 'waypoint'],
+        ...['--config', mesh.configDir, '--certs', mesh.certDir, '--namespace', 'default', '--name', 'waypoint'],
         ...['--hbone', `${host}:15008`, '--admin', `${host}:15000`, '--metrics', `${host}:15020`, '--readiness', `${host}:15021`],
         ...['--upstream-hbone-port', String(ztPort), '--log-level', 'warn'],
         ...['--max-streams-per-session', '7', '--stream-window-bytes', '131072'],

@@ -34,7 +34,7 @@ import { basename, join } from 'node:path';
 import type { ClientHttp2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneClientPool } from '../../src/hbone/client-pool.js';
-import { CONFORMANCE } from '../fixtures/gateway-api/conformance.js';
+import { CONFORMANCE } from '../helpers/gateway-api-conformance.js';
 import type { EchoReply } from '../../src/testkit/echo-app.js';
 import { HboneHttpClient, h2Request, type SimpleResponse } from '../../src/testkit/hbone-http-client.js';
 import { LoopbackMesh } from '../../src/testkit/mesh.js';

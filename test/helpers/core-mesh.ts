@@ -1,4 +1,4 @@
-import type { MeshPod } from '../../src/testkit/mesh.js';
+import { meshPodManifest, type MeshPod } from '../../src/testkit/mesh.js';
 
 /**
  * The core test mesh on loopback, under prefix `127.<n>`: each test file picks its own `n` so
@@ -14,32 +14,24 @@ import type { MeshPod } from '../../src/testkit/mesh.js';
  */
 export function coreMesh(n: number): { config: string; pods: MeshPod[]; ip: (x: string) => string } {
   const ip = (rest: string): string => `127.${n}.${rest}`;
+  const ports = { http: 8080, tcp: 9000 };
+  const pod = (name: string, serviceAccount: string, rest: string, more: Partial<MeshPod> = {}): MeshPod => ({
+    name,
+    namespace: 'default',
+    serviceAccount,
+    ip: ip(rest),
+    httpPort: 8080,
+    labels: { app: serviceAccount },
+    containerPorts: ports,
+    ...more,
+  });
   const pods: MeshPod[] = [
-    { name: 'echo-1', namespace: 'default', serviceAccount: 'echo', ip: ip('1.1'), httpPort: 8080, tcpPort: 9000 },
-    { name: 'echo-2', namespace: 'default', serviceAccount: 'echo', ip: ip('1.2'), httpPort: 8080, tcpPort: 9000 },
-    { name: 'echo-3', namespace: 'default', serviceAccount: 'echo', ip: ip('1.3'), httpPort: 8080, tcpPort: 9000 },
-    { name: 'refuse-1', namespace: 'default', serviceAccount: 'refuse', ip: ip('1.10'), httpPort: 8080, behaviour: 'refuse' },
-    { name: 'imposter-1', namespace: 'default', serviceAccount: 'imposter', ip: ip('1.11'), httpPort: 8080, presentIdentity: 'spiffe://cluster.local/ns/default/sa/someone-else' },
+    pod('echo-1', 'echo', '1.1', { tcpPort: 9000 }),
+    pod('echo-2', 'echo', '1.2', { tcpPort: 9000 }),
+    pod('echo-3', 'echo', '1.3', { tcpPort: 9000 }),
+    pod('refuse-1', 'refuse', '1.10', { behaviour: 'refuse' }),
+    pod('imposter-1', 'imposter', '1.11', { presentIdentity: 'spiffe://cluster.local/ns/default/sa/someone-else' }),
   ];
-  const pod = (p: MeshPod, app: string): string => `---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: ${p.name}
-  namespace: ${p.namespace}
-  labels: { app: ${app} }
-spec:
-  serviceAccountName: ${p.serviceAccount}
-  containers:
-    - name: app
-      image: echo
-      ports:
-        - { name: http, containerPort: ${p.httpPort} }
-        - { name: tcp, containerPort: 9000 }
-status:
-  phase: Running
-  podIP: ${p.ip}
-`;
   const service = (name: string, vip: string, selector: string, extraLabels = ''): string => `---
 apiVersion: v1
 kind: Service
@@ -72,8 +64,6 @@ spec:
   gatewayClassName: istio-waypoint
   listeners:
     - { name: mesh, port: 15008, protocol: HBONE }
-${service('echo', ip('10.1'), 'echo')}${service('optout', ip('10.2'), 'echo', '  labels: { istio.io/use-waypoint: none }\n')}${service('refuse', ip('10.3'), 'refuse')}${service('imposter', ip('10.4'), 'imposter')}${service('empty', ip('10.5'), 'nothing')}${pods
-    .map((p) => pod(p, p.name.replace(/-\d+$/, '')))
-    .join('')}`;
+${service('echo', ip('10.1'), 'echo')}${service('optout', ip('10.2'), 'echo', '  labels: { istio.io/use-waypoint: none }\n')}${service('refuse', ip('10.3'), 'refuse')}${service('imposter', ip('10.4'), 'imposter')}${service('empty', ip('10.5'), 'nothing')}${pods.map(meshPodManifest).join('')}`;
   return { config, pods, ip };
 }

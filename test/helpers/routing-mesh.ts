@@ -1,7 +1,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
-import type { MeshPod } from '../../src/testkit/mesh.js';
+import { meshPodManifest, type MeshPod } from '../../src/testkit/mesh.js';
 
 /**
  * The GAMMA mesh conformance topology (kubernetes-sigs/gateway-api `conformance/mesh/manifests.yaml`)
@@ -45,29 +45,23 @@ export const VIP = {
 export const WAYPOINT_IP = ip('0.10');
 export const CONSUMER_CLIENT_IP = ip('2.1');
 
-interface PodSpec {
-  pod: MeshPod;
-  labels: Record<string, string>;
-  /** containerPort named `http`. */
-  httpContainerPort: number;
+/** A pod of the mesh namespace; `httpContainerPort` is its container port named `http`. */
+function meshPod(name: string, podIp: string, labels: Record<string, string>, httpContainerPort = 8080, namespace = MESH_NS): MeshPod {
+  return { name, namespace, serviceAccount: 'default', ip: podIp, httpPort: 8080, tcpPort: 9090, labels, containerPorts: { http: httpContainerPort, tcp: 9090 } };
 }
 
-function meshPod(name: string, podIp: string, namespace = MESH_NS): MeshPod {
-  return { name, namespace, serviceAccount: 'default', ip: podIp, httpPort: 8080, tcpPort: 9090 };
-}
-
-const POD_SPECS: PodSpec[] = [
-  { pod: meshPod('echo-v1-6c8d9b-k2x4p', ip('1.1')), labels: { app: 'echo', version: 'v1' }, httpContainerPort: 8080 },
-  { pod: meshPod('echo-v1-6c8d9b-q7m3z', ip('1.2')), labels: { app: 'echo', version: 'v1' }, httpContainerPort: 8080 },
-  { pod: meshPod('echo-v2-5f7b4d-h8n2w', ip('1.3')), labels: { app: 'echo', version: 'v2' }, httpContainerPort: 8080 },
-  { pod: meshPod('echo-v2-5f7b4d-t5r9v', ip('1.4')), labels: { app: 'echo', version: 'v2' }, httpContainerPort: 8080 },
-  { pod: meshPod('flaky-bad', ip('1.10')), labels: { app: 'flaky' }, httpContainerPort: STUB_PORT },
-  { pod: meshPod('flaky-good', ip('1.11')), labels: { app: 'flaky' }, httpContainerPort: 8080 },
-  { pod: meshPod('slow-1', ip('1.12')), labels: { app: 'slow' }, httpContainerPort: STUB_PORT },
-  { pod: meshPod('mirror-1', ip('1.13')), labels: { app: 'mirror' }, httpContainerPort: STUB_PORT },
+export const PODS: MeshPod[] = [
+  meshPod('echo-v1-6c8d9b-k2x4p', ip('1.1'), { app: 'echo', version: 'v1' }),
+  meshPod('echo-v1-6c8d9b-q7m3z', ip('1.2'), { app: 'echo', version: 'v1' }),
+  meshPod('echo-v2-5f7b4d-h8n2w', ip('1.3'), { app: 'echo', version: 'v2' }),
+  meshPod('echo-v2-5f7b4d-t5r9v', ip('1.4'), { app: 'echo', version: 'v2' }),
+  meshPod('flaky-bad', ip('1.10'), { app: 'flaky' }, STUB_PORT),
+  meshPod('flaky-good', ip('1.11'), { app: 'flaky' }),
+  meshPod('slow-1', ip('1.12'), { app: 'slow' }, STUB_PORT),
+  meshPod('mirror-1', ip('1.13'), { app: 'mirror' }, STUB_PORT),
 ];
-
-export const PODS: MeshPod[] = POD_SPECS.map((s) => s.pod);
+/** The consumer namespace's pod: only a client, its address the source of the consumer's tunnels. */
+const CONSUMER_POD = meshPod('echo-v1-7a1b2c-c0n5m', CONSUMER_CLIENT_IP, { app: 'echo', version: 'v1' }, 8080, CONSUMER_NS);
 export const V1_PODS = PODS.filter((p) => p.name.startsWith('echo-v1-')).map((p) => p.name);
 export const V2_PODS = PODS.filter((p) => p.name.startsWith('echo-v2-')).map((p) => p.name);
 
@@ -77,33 +71,8 @@ export function backendOf(podName: string): string {
   return parts.length < 3 ? podName : parts.slice(0, -2).join('-');
 }
 
-function podYaml(name: string, namespace: string, podIp: string, labels: Record<string, string>, httpContainerPort: number): string {
-  const l = Object.entries(labels)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join(', ');
-  return `---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: ${name}
-  namespace: ${namespace}
-  labels: {${l}}
-spec:
-  serviceAccountName: default
-  containers:
-  - name: echo
-    image: echo
-    ports:
-    - {name: http, containerPort: ${httpContainerPort}}
-    - {containerPort: 9090}
-status:
-  phase: Running
-  podIP: ${podIp}
-`;
-}
-
-function echoService(name: 'echo' | 'echo-v1' | 'echo-v2'): string {
-  const selector = name === 'echo' ? '{app: echo}' : `{app: echo, version: ${name.slice(5)}}`;
+/** A Service of the mesh namespace at its VIP. */
+function service(name: keyof typeof VIP, selector: string, ports: string): string {
   return `---
 apiVersion: v1
 kind: Service
@@ -114,25 +83,24 @@ spec:
   clusterIP: ${VIP[name]}
   selector: ${selector}
   ports:
-  - {name: http, port: 80, appProtocol: http, targetPort: 8080}
+${ports}`;
+}
+
+function echoService(name: 'echo' | 'echo-v1' | 'echo-v2'): string {
+  const selector = name === 'echo' ? '{app: echo}' : `{app: echo, version: ${name.slice(5)}}`;
+  return service(
+    name,
+    selector,
+    `  - {name: http, port: 80, appProtocol: http, targetPort: 8080}
   - {name: http-alt, port: 8080, appProtocol: http}
   - {name: tcp, port: 9090}
   - {name: grpc, port: 7070, targetPort: 8080${name === 'echo' ? ', appProtocol: kubernetes.io/h2c' : ''}}
-`;
+`,
+  );
 }
 
 function namedPortService(name: 'flaky' | 'slow' | 'mirror', ports: string): string {
-  return `---
-apiVersion: v1
-kind: Service
-metadata:
-  name: ${name}
-  namespace: ${MESH_NS}
-spec:
-  clusterIP: ${VIP[name]}
-  selector: {app: ${name}}
-  ports:
-${ports}`;
+  return service(name, `{app: ${name}}`, ports);
 }
 
 /**
@@ -167,9 +135,7 @@ spec:
   gatewayClassName: istio-waypoint
   listeners:
   - {name: mesh, port: 15008, protocol: HBONE}
-${echoService('echo')}${echoService('echo-v1')}${echoService('echo-v2')}${namedPortService('flaky', FLAKY_PORTS)}${namedPortService('slow', HTTP_PORT)}${namedPortService('mirror', HTTP_PORT)}${POD_SPECS.map((s) =>
-  podYaml(s.pod.name, s.pod.namespace, s.pod.ip, s.labels, s.httpContainerPort),
-).join('')}${podYaml('echo-v1-7a1b2c-c0n5m', CONSUMER_NS, CONSUMER_CLIENT_IP, { app: 'echo', version: 'v1' }, 8080)}`;
+${echoService('echo')}${echoService('echo-v1')}${echoService('echo-v2')}${namedPortService('flaky', FLAKY_PORTS)}${namedPortService('slow', HTTP_PORT)}${namedPortService('mirror', HTTP_PORT)}${[...PODS, CONSUMER_POD].map(meshPodManifest).join('')}`;
 
 /** One request a StubBackend saw. */
 export interface StubRequest {

@@ -61,6 +61,7 @@ import {
   type StringMatchSpec,
 } from './common.js';
 import { convertRetryPolicy, parseRetryOn } from './retry-policy.js';
+import { headerValue, parseQuery } from '../request-fields.js';
 
 // ---- schema -----------------------------------------------------------------------------------------
 
@@ -706,10 +707,10 @@ function compileMatcher(m: MatchSpec | undefined, rule: CompiledRule): { fn: Mat
     const result = pathFn(h < 0 ? path : path.slice(0, h));
     if (result === undefined) return undefined;
     for (const cond of headers) {
-      if (!headerMatches(cond, headerValue(req, cond.name))) return undefined;
+      if (!headerMatches(cond, istioHeaderValue(req, cond.name))) return undefined;
     }
     if (query.length > 0) {
-      const params = q < 0 ? new Map<string, string>() : parseQuery(path.slice(q + 1));
+      const params = parseQuery(path, q);
       for (const cond of query) {
         const v = params.get(cond.name);
         if (v === undefined || !stringMatches(cond.matcher, v)) return undefined;
@@ -738,11 +739,9 @@ function headerMatches(cond: HeaderCond, value: string | undefined): boolean {
   return cond.invert ? !ok : ok;
 }
 
-function headerValue(req: RouteRequest, name: string): string | undefined {
+/** A header's matching value; Istio also matches the pseudo-headers `:method`, `:path`, `:scheme`. */
+function istioHeaderValue(req: RouteRequest, name: string): string | undefined {
   switch (name) {
-    case ':authority':
-    case 'host':
-      return req.authority;
     case ':method':
       return req.method;
     case ':path':
@@ -752,32 +751,7 @@ function headerValue(req: RouteRequest, name: string): string | undefined {
       return typeof v === 'string' ? v : 'http';
     }
   }
-  const v = req.headers[name];
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v.join(',');
-}
-
-/** Envoy query parsing for matching: first value of each name, percent-decoded ('+' kept). */
-function parseQuery(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const hash = text.indexOf('#');
-  const body = hash < 0 ? text : text.slice(0, hash);
-  for (const part of body.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const name = decode(eq < 0 ? part : part.slice(0, eq));
-    if (!out.has(name)) out.set(name, eq < 0 ? '' : decode(part.slice(eq + 1)));
-  }
-  return out;
-}
-
-function decode(s: string): string {
-  if (!s.includes('%')) return s;
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
+  return headerValue(req, name);
 }
 
 // ---- actions ----------------------------------------------------------------------------------------

@@ -4,22 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileYaml, context } from '../../fixtures/policy/resources.js';
+import { createRandom } from '../../helpers/random.js';
 import type { CompiledPolicy, PolicySet } from '../../../src/policy/compile.js';
 import { evaluate, firstMatchingRule } from '../../../src/policy/evaluate.js';
 import { RequestView } from '../../../src/policy/rules.js';
 import type { AuthzDecision, RequestAttributes } from '../../../src/policy/types.js';
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator every test uses (mulberry32). */
+const rng = createRandom;
 
 const NAMESPACES = ['default', 'prod', 'dev'];
 const ACCOUNTS = ['sleep', 'admin', 'web'];

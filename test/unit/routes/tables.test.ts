@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyHeaderMutation, pickWeighted, redirectLocation, rewritePath, type MutableHeaders } from '../../../src/routes/actions.js';
-import { CONFORMANCE, CONSUMER_NS, MESH_NS, compileMesh, host, request } from '../../fixtures/gateway-api/conformance.js';
+import { CONFORMANCE, CONSUMER_NS, MESH_NS, compileMesh, host, request } from '../../helpers/gateway-api-conformance.js';
 import { createRandom } from '../../helpers/random.js';
 import { istioVirtualServices, type VirtualServiceCompiler, type VirtualServiceRoutes } from '../../../src/routes/tables.js';
 import type { CompiledRule, RouteMatchResult, RouteRequest, RouteTable } from '../../../src/routes/types.js';

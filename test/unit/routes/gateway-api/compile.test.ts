@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfigProblem } from '../../../../src/config/types.js';
 import type { CompiledRule, ForwardAction } from '../../../../src/routes/types.js';
-import { MESH_NS, compileMesh, host, request } from '../../../fixtures/gateway-api/conformance.js';
+import { MESH_NS, compileMesh, host, request } from '../../../helpers/gateway-api-conformance.js';
 
 /** An HTTPRoute on echo:80 in the mesh namespace with the given rules (YAML, indented 2). */
 function httpRoute(rules: string, extra: { kind?: string; parentRefs?: string; metadata?: string; spec?: string } = {}): string {
