@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileConfigSource } from '../../src/config/file-source.js';
 import type { ConfigSource, ConfigSourceHandlers, ConfigState } from '../../src/config/source.js';
 import { createTestMesh } from '../../src/hbone/certs.js';
+import type { HboneClientPool } from '../../src/hbone/client-pool.js';
 import { TlsSource } from '../../src/hbone/tls-source.js';
 import type { EchoReply } from '../../src/testkit/echo-app.js';
 import { HboneHttpClient, type SimpleResponse } from '../../src/testkit/hbone-http-client.js';
@@ -98,9 +99,17 @@ async function get(wp: Waypoint, listener: Listener, path: string, method: 'GET'
   return { status: res.statusCode, text: await res.body.text(), type: String(res.headers['content-type']) };
 }
 
+/** One source-workload HBONE client per mesh (closed with the mesh). */
+const clients = new WeakMap<LoopbackMesh, Promise<HboneClientPool>>();
+
 /** Sends one HTTP/1.1 request to the echo Service through HBONE, as a client pod would. */
 async function send(mesh: LoopbackMesh, vip: string, path: string): Promise<SimpleResponse> {
-  const c = new HboneHttpClient(await mesh.client(), { ...mesh.hbone, authority: `${vip}:80` });
+  let pool = clients.get(mesh);
+  if (pool === undefined) {
+    pool = mesh.client();
+    clients.set(mesh, pool);
+  }
+  const c = new HboneHttpClient(await pool, { ...mesh.hbone, authority: `${vip}:80` });
   try {
     return await c.request({ path });
   } finally {
