@@ -75,7 +75,7 @@ function requests(): RequestAttributes[] {
   return [
     http(sa('team1', 'reader'), 'GET', '/api/v1/items?page=2'), // allowed by the first ALLOW policy
     http(sa('team999', 'reader'), 'GET', '/api/v999/items'), // allowed by the last ALLOW policy
-    http(sa('team500', 'writer'), 'POST', '/anything'), // allowed half way
+    http(sa('team501', 'writer'), 'POST', '/anything'), // allowed half way (team500's policy is a DENY one)
     http(sa('team10', 'blocked'), 'GET', '/admin/10/x'), // denied by a DENY rule
     http(sa('nobody', 'x'), 'GET', '/api/v3/items'), // denied: no ALLOW rule matches
     http(sa('team7', 'reader'), 'GET', '/api/v7/a/../b', { 'x-block': 'no' }), // needs path normalisation
@@ -84,7 +84,14 @@ function requests(): RequestAttributes[] {
   ];
 }
 
-export function benchDecision(n: number): { policies: number; rules: number; nsPerDecision: number } {
+/** What one request of the mix came to: the decision, and the policy and rule that made it. */
+export interface BenchDecision {
+  allowed: boolean;
+  policy: string | undefined;
+  rule: number | undefined;
+}
+
+export function benchDecision(n: number): { policies: number; rules: number; decisions: BenchDecision[]; nsPerDecision: number } {
   const { policies, problems } = compilePolicies(Array.from({ length: POLICIES }, (_, i) => policy(i)), {
     waypoint: { namespace: 'bench', name: 'waypoint' },
     rootNamespace: 'istio-system',
@@ -95,6 +102,11 @@ export function benchDecision(n: number): { policies: number; rules: number; nsP
   if (errors.length > 0) throw new Error(`bench policies do not compile: ${errors[0]!.field ?? ''} ${errors[0]!.message}`);
   const set = policies.forService(HOST);
   const reqs = requests();
+  // Each request of the mix once, so a test can check the benchmark measures the paths it names.
+  const decisions = reqs.map((r): BenchDecision => {
+    const d = evaluate(set, r);
+    return { allowed: d.allowed, policy: d.policy, rule: d.rule };
+  });
   let allowed = 0;
   const warm = Math.min(n, 2000);
   for (let i = 0; i < warm; i++) if (evaluate(set, reqs[i % reqs.length]!).allowed) allowed++;
@@ -105,6 +117,7 @@ export function benchDecision(n: number): { policies: number; rules: number; nsP
   return {
     policies: set.size,
     rules: set.policies.reduce((sum, p) => sum + p.ruleCount, 0),
+    decisions,
     nsPerDecision: n > 0 ? elapsed / n : 0,
   };
 }

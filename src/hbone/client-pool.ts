@@ -60,6 +60,10 @@ export interface HboneClientPoolOptions {
   idleTimeoutMs?: number;
   /** Source address for new sessions (tests that simulate another client pod). */
   localAddress?: string;
+  /** PING every this often (default 10 s, `KEEPALIVE_INTERVAL_MS`). */
+  keepaliveIntervalMs?: number;
+  /** A session whose PING is unanswered this long is dropped (default 20 s, `KEEPALIVE_TIMEOUT_MS`). */
+  keepaliveTimeoutMs?: number;
 }
 
 interface PooledSession {
@@ -91,6 +95,8 @@ export class HboneClientPool {
     this.#opts = opts;
     this.#log = opts.logger.child({ listener: 'connect_originate' });
     this.#keepalive = new KeepaliveMonitor({
+      intervalMs: opts.keepaliveIntervalMs,
+      timeoutMs: opts.keepaliveTimeoutMs,
       onDead: (s) => {
         this.#log.info('upstream HBONE session dropped: keepalive PING unanswered');
         s.destroy();

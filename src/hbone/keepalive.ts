@@ -6,6 +6,14 @@ interface PingState {
   outstanding: boolean;
 }
 
+export interface KeepaliveOptions {
+  /** PING every this often; default `KEEPALIVE_INTERVAL_MS` (10 s). */
+  intervalMs?: number | undefined;
+  /** Drop a session whose PING is unanswered this long; default `KEEPALIVE_TIMEOUT_MS` (20 s). */
+  timeoutMs?: number | undefined;
+  onDead: (session: Http2Session) => void;
+}
+
 /**
  * PING keepalive for a set of HTTP/2 sessions, as ztunnel does: a PING every interval; a session
  * whose PING goes unanswered for the timeout is destroyed. One timer serves every session.
@@ -16,7 +24,7 @@ export class KeepaliveMonitor {
   readonly #timeoutMs: number;
   readonly #onDead: (session: Http2Session) => void;
 
-  constructor(opts: { intervalMs?: number; timeoutMs?: number; onDead: (session: Http2Session) => void }) {
+  constructor(opts: KeepaliveOptions) {
     this.#timeoutMs = opts.timeoutMs ?? KEEPALIVE_TIMEOUT_MS;
     this.#onDead = opts.onDead;
     this.#timer = setInterval(() => this.#tick(), opts.intervalMs ?? KEEPALIVE_INTERVAL_MS);

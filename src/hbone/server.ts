@@ -54,7 +54,9 @@ export interface HboneServerOptions {
   maxConcurrentStreams?: number;
   /** Maximum simultaneous HBONE sessions; more are refused after the handshake, with a log line. */
   maxSessions?: number;
+  /** PING every this often (default 10 s, `KEEPALIVE_INTERVAL_MS`). */
   keepaliveIntervalMs?: number;
+  /** A session whose PING is unanswered this long is dropped (default 20 s, `KEEPALIVE_TIMEOUT_MS`). */
   keepaliveTimeoutMs?: number;
   /** Per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE). */
   streamWindowBytes?: number;

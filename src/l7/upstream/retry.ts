@@ -19,18 +19,13 @@ const GRPC_RETRY_ON: ReadonlyArray<readonly [RetryOn, number]> = [
 export function isRetriable(policy: RetryPolicy, outcome: AttemptOutcome): boolean {
   const on = policy.retryOn;
   if (outcome.kind === 'failure') {
-    switch (outcome.failure) {
-      case 'cancelled':
-        return false;
-      case 'connect-failure':
-        return on.has('connect-failure') || on.has('5xx') || on.has('gateway-error');
-      case 'refused-stream':
-        return on.has('refused-stream') || on.has('5xx');
-      case 'reset':
-        return on.has('reset') || on.has('5xx');
-      case 'timeout':
-        return on.has('5xx') || on.has('gateway-error');
-    }
+    const f = outcome.failure;
+    if (f === 'cancelled') return false;
+    // As Envoy: `reset`, `5xx` and `gateway-error` each retry every upstream failure before a
+    // response (connect failure, refused stream, reset, per-try timeout, which resets the stream);
+    // `connect-failure` and `refused-stream` retry only their own.
+    if (on.has('reset') || on.has('5xx') || on.has('gateway-error')) return true;
+    return (f === 'connect-failure' && on.has('connect-failure')) || (f === 'refused-stream' && on.has('refused-stream'));
   }
   const s = outcome.status;
   if (on.has('5xx') && s >= 500 && s <= 599) return true;
