@@ -243,66 +243,6 @@ export function grpcResponseStatus(
   return status === undefined ? '' : String(status);
 }
 
-/**
- * Envoy's short response flags in the order `ResponseFlagUtils::toShortString` prints them (the
- * `CoreResponseFlag` enum order).
- */
-export const ENVOY_RESPONSE_FLAGS = [
-  'LH',
-  'UH',
-  'UT',
-  'LR',
-  'UR',
-  'UF',
-  'UC',
-  'UO',
-  'NR',
-  'DI',
-  'FI',
-  'RL',
-  'UAEX',
-  'RLSE',
-  'DC',
-  'URX',
-  'SI',
-  'IH',
-  'DPE',
-  'UMSDR',
-  'RFCF',
-  'NFCF',
-  'DT',
-  'UPE',
-  'NC',
-  'OM',
-  'DF',
-  'DO',
-  'DR',
-  'UDO',
-] as const;
-
-const FLAG_RANK: ReadonlyMap<string, number> = new Map(ENVOY_RESPONSE_FLAGS.map((f, i) => [f, i]));
-
-/**
- * `response_flags`: `-` when none; else the flags comma-joined, deduplicated, Envoy's flags in
- * Envoy's order and any other code after them in the order given. Accepts the access log's
- * comma-joined string (`-`, `UF`, `UF,URX`) or a list.
- */
-export function responseFlagsLabel(flags: string | readonly string[] | undefined): string {
-  if (flags === undefined || flags === '' || flags === '-') return '-';
-  if (typeof flags === 'string' && !flags.includes(',')) return flags.trim() === '' ? '-' : flags.trim();
-  const list = typeof flags === 'string' ? flags.split(',') : flags;
-  const seen: string[] = [];
-  for (const raw of list) {
-    const f = raw.trim();
-    if (f === '' || f === '-' || seen.includes(f)) continue;
-    seen.push(f);
-  }
-  if (seen.length === 0) return '-';
-  const rank = (f: string): number => FLAG_RANK.get(f) ?? ENVOY_RESPONSE_FLAGS.length;
-  // Array.prototype.sort is stable: unknown codes keep their given order.
-  return seen.sort((a, b) => rank(a) - rank(b)).join(',');
-}
-
 /** The 25 HTTP labels, in order. */
 export function httpLabels(
   peer: PeerLabels,

@@ -2,6 +2,7 @@ import { vipKey } from '../../config/address.js';
 import type { PortProtocol, VipBinding, WorkloadInfo } from '../../config/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
 import type { Authority } from '../../hbone/authority.js';
+import type { WireProtocol } from '../upstream/attempt.js';
 
 /**
  * How main_internal treats a tunnel's bytes: a known HTTP port, a known TCP port, or sniffed.
@@ -46,8 +47,6 @@ export function classifyDestination(snapshot: ConfigSnapshot, authority: Authori
   }
   return { ok: false, reason: `${vipKey(authority.ip, authority.port)} is neither a bound service VIP nor a bound workload` };
 }
-
-export type WireProtocol = 'http1' | 'h2c';
 
 /**
  * Upstream HTTP protocol (Istio cluster_builder setUpstreamProtocol): h2c for HTTP2-family ports,

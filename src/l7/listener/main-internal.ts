@@ -11,18 +11,19 @@ import { StreamSocket } from '../../hbone/stream-socket.js';
 import type { AccessLog } from '../../metrics/access-log.js';
 import type { IstioMetrics } from '../../metrics/istio-metrics.js';
 import { chainName, classifyDestination, type Destination } from './classify.js';
-import { handleHttpRequest, type HttpExchangeReport, type HttpProxyDeps } from '../http/proxy.js';
+import { handleHttpRequest, type HttpProxyDeps } from '../http/proxy.js';
+import type { HttpExchangeReport } from '../http/exchange.js';
 import { SNIFF_LIMIT, sniffProtocol, type SniffResult } from './sniff.js';
 import { relayTcp, type TcpRelayDeps } from '../tcp/relay.js';
-import { ClusterRuntimeStates } from '../cluster/clusters.js';
-import type { ClusterRuntime } from '../upstream/forward.js';
+import { ClusterRegistry } from '../cluster/registry.js';
+import type { ClusterAccess } from '../cluster/access.js';
 import { sourceOf } from './source.js';
 import type { TunnelContext } from './tunnel-context.js';
-import type { Upstreams } from '../upstream/connections.js';
+import type { UpstreamConnections } from '../upstream/connections.js';
 
 export interface MainInternalOptions {
   snapshot: () => ConfigSnapshot;
-  upstreams: Upstreams;
+  upstreams: UpstreamConnections;
   accessLog: AccessLog;
   logger: Logger;
   /** How long a sniffed tunnel may stay silent before it is treated as opaque TCP. */
@@ -36,7 +37,7 @@ export interface MainInternalOptions {
   /** Largest request body buffered so that it can be retried or mirrored. */
   maxRequestBufferBytes?: number;
   /** Endpoint choice, limits and outlier detection per cluster (default: plain round robin). */
-  clusters?: ClusterRuntime;
+  clusters?: ClusterAccess;
   /** Random source for weights, faults and mirrors (tests pass a seeded one). */
   random?: () => number;
   /** Istio standard metrics; absent in tests that do not look at them. */
@@ -89,14 +90,17 @@ export class MainInternal {
   constructor(opts: MainInternalOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ listener: 'main_internal' });
-    const clusters = opts.clusters ?? new ClusterRuntimeStates({ random: opts.random });
+    const clusters = opts.clusters ?? new ClusterRegistry({ random: opts.random });
+    const random = opts.random ?? Math.random;
+    const bodyBufferLimit = opts.maxRequestBufferBytes ?? DEFAULT_LIMITS.maxRequestBufferBytes;
     this.#deps = {
       snapshot: opts.snapshot,
-      forward: { upstreams: opts.upstreams, clusters, random: opts.random ?? Math.random },
+      decide: { random, bodyBufferLimit },
+      forward: { upstreams: opts.upstreams, clusters, random },
+      bodyBufferLimit,
       accessLog: opts.accessLog,
       logger: this.#log,
       report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
-      retryBufferBytes: opts.maxRequestBufferBytes ?? DEFAULT_LIMITS.maxRequestBufferBytes,
     };
     this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
     const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;

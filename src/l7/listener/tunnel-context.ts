@@ -1,6 +1,7 @@
 import type { WorkloadInfo } from '../../config/types.js';
 import { formatAuthority, type Authority } from '../../hbone/authority.js';
 import type { AccessRecord } from '../../metrics/access-log.js';
+import { NO_RESPONSE_FLAGS } from '../../metrics/response-flags.js';
 import type { PeerInfo } from '../../hbone/server.js';
 import type { Destination } from './classify.js';
 
@@ -27,7 +28,7 @@ export function tunnelRecord(tunnel: TunnelContext, type: 'http' | 'tcp', protoc
     start_time: new Date(started).toISOString(),
     duration_ms: 0,
     protocol,
-    response_flags: '-',
+    response_flags: NO_RESPONSE_FLAGS,
     bytes_received: 0,
     bytes_sent: 0,
     connect_authority: tunnel.authorityText,

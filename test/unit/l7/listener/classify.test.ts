@@ -12,8 +12,8 @@ import {
   type ChainMode,
   type Classification,
   type Destination,
-  type WireProtocol,
 } from '../../../../src/l7/listener/classify.js';
+import type { WireProtocol } from '../../../../src/l7/upstream/attempt.js';
 
 function workload(name: string, ip: string): WorkloadInfo {
   return {
