@@ -12,11 +12,11 @@ import { applyHeaderMutation, pickWeighted, redirectLocation, rewritePath, split
 import { DEFAULT_TRAFFIC_POLICY, defaultServiceRule, ENCAP_RULE } from '../../routes/default-route.js';
 import type { CompiledRule, DirectResponseAction, ForwardAction, RouteRequest } from '../../routes/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
-import { upstreamProtocolFor, type Destination } from '../listener/classify.js';
-import type { TunnelContext } from '../listener/tunnel-context.js';
+import type { Destination, TunnelContext } from '../tunnel.js';
 import type { HeaderMap } from '../upstream/attempt.js';
+import { upstreamProtocolFor } from '../upstream/protocol.js';
 import type { ResolvedBackend } from '../upstream/retrying-forwarder.js';
-import { authorize, denialDetails } from './authorize.js';
+import { authorize, denialDetails } from '../authorize.js';
 import { endToEndRequestHeaders } from './headers.js';
 import { LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import type { BodyHandling, DecideOptions, ForwardPlan, HttpRequestHead, MirrorPlan, Plan, PlanBase, ReplyPlan } from './plan.js';

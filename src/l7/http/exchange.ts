@@ -7,8 +7,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Endpoint, ServiceInfo, WorkloadInfo } from '../../config/types.js';
 import type { AccessRecord } from '../../metrics/access-log.js';
 import { NO_RESPONSE_FLAGS, unionResponseFlags, withResponseFlag, type ResponseFlag, type ResponseFlags } from '../../metrics/response-flags.js';
-import type { Destination } from '../listener/classify.js';
-import type { TunnelContext } from '../listener/tunnel-context.js';
+import type { Destination, TunnelContext } from '../tunnel.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;

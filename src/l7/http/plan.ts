@@ -7,9 +7,9 @@ import type { Endpoint, ServiceInfo } from '../../config/types.js';
 import type { ResponseFlags } from '../../metrics/response-flags.js';
 import type { DryRunResult } from '../../policy/index.js';
 import type { HeaderMutation, RetryPolicy } from '../../routes/types.js';
-import type { Destination } from '../listener/classify.js';
-import type { TunnelContext } from '../listener/tunnel-context.js';
-import type { HeaderMap, WireProtocol } from '../upstream/attempt.js';
+import type { Destination, TunnelContext } from '../tunnel.js';
+import type { HeaderMap } from '../upstream/attempt.js';
+import type { WireProtocol } from '../upstream/protocol.js';
 import type { ForwardSpec } from '../upstream/retrying-forwarder.js';
 
 /** One request as `decide` sees it: the parsed head and the tunnel it came through. */

@@ -1,7 +1,7 @@
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { TunnelContext } from './tunnel-context.js';
+import type { TunnelContext } from '../tunnel.js';
 
 export interface InnerH2cOptions {
   logger: Logger;

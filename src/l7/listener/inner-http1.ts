@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { TunnelContext } from './tunnel-context.js';
+import type { TunnelContext } from '../tunnel.js';
 
 export interface InnerHttp1Options {
   logger: Logger;

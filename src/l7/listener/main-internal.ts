@@ -7,7 +7,7 @@ import { DEFAULT_LIMITS } from '../../config/limits.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
 import type { AccessLog } from '../../metrics/access-log.js';
 import type { IstioMetrics } from '../../metrics/istio-metrics.js';
-import { chainName, classifyDestination, type Destination } from './classify.js';
+import { chainName, classifyDestination } from './classify.js';
 import { handleHttpRequest, type HttpProxyDeps } from '../http/proxy.js';
 import type { HttpExchangeReport } from '../http/exchange.js';
 import { InnerH2cServer } from './inner-h2c.js';
@@ -17,7 +17,7 @@ import { relayTcp, type TcpRelayDeps } from '../tcp/relay.js';
 import { ClusterRegistry } from '../cluster/registry.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import { sourceOf } from './source.js';
-import type { TunnelContext } from './tunnel-context.js';
+import type { Destination, TunnelContext } from '../tunnel.js';
 import type { UpstreamConnections } from '../upstream/connections.js';
 
 export interface MainInternalOptions {

@@ -5,12 +5,11 @@ import type { AccessLog } from '../../metrics/access-log.js';
 import { TcpReporter, type IstioMetrics } from '../../metrics/istio-metrics.js';
 import type { Endpoint } from '../../config/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
-import { authorize, denialDetails } from '../http/authorize.js';
+import { authorize, denialDetails } from '../authorize.js';
 import { DEFAULT_TRAFFIC_POLICY } from '../../routes/default-route.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import { withResponseFlag, type ResponseFlag } from '../../metrics/response-flags.js';
-import { clusterName, type Destination } from '../listener/classify.js';
-import { tunnelRecord, type TunnelContext } from '../listener/tunnel-context.js';
+import { clusterName, tunnelRecord, type Destination, type TunnelContext } from '../tunnel.js';
 import type { UpstreamConnections } from '../upstream/connections.js';
 
 export interface TcpRelayDeps {

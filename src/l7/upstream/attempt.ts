@@ -3,10 +3,8 @@ import type { Readable } from 'node:stream';
 import { HboneConnectError } from '../../hbone/client-pool.js';
 import type { Pool } from 'undici';
 import type { Cancellation } from './cancellation.js';
+import type { WireProtocol } from './protocol.js';
 import type { UpstreamEndpoint, UpstreamConnections } from './connections.js';
-
-/** The HTTP protocol spoken inside an upstream (or downstream) tunnel. */
-export type WireProtocol = 'http1' | 'h2c';
 
 /** Headers as sent upstream: lower-case names, repeated headers as arrays. */
 export type HeaderMap = Record<string, string | string[]>;

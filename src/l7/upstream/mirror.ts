@@ -1,5 +1,6 @@
 import type { Endpoint } from '../../config/types.js';
-import { sendAttempt, type UpstreamRequest, type WireProtocol } from './attempt.js';
+import { sendAttempt, type UpstreamRequest } from './attempt.js';
+import type { WireProtocol } from './protocol.js';
 import { Cancellation } from './cancellation.js';
 import type { UpstreamConnections } from './connections.js';
 

@@ -4,7 +4,8 @@ import { NO_RESPONSE_FLAGS, responseFlags, withResponseFlag, type ResponseFlags 
 import type { BackendRef, ForwardAction, Labels, TrafficPolicy } from '../../routes/types.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import type { OutlierOutcome } from '../cluster/outlier.js';
-import { sendAttempt, type AttemptFailure, type AttemptResult, type UpstreamRequest, type WireProtocol } from './attempt.js';
+import { sendAttempt, type AttemptFailure, type AttemptResult, type UpstreamRequest } from './attempt.js';
+import type { WireProtocol } from './protocol.js';
 import type { Cancellation } from './cancellation.js';
 import type { UpstreamConnections } from './connections.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from './retry.js';

@@ -10,7 +10,7 @@ import { decide } from '../../../../src/l7/http/decide.js';
 import type { ForwardPlan, HttpRequestHead, Plan, RedirectPlan, ReplyPlan } from '../../../../src/l7/http/plan.js';
 import { classifyDestination } from '../../../../src/l7/listener/classify.js';
 import { sourceOf } from '../../../../src/l7/listener/source.js';
-import type { TunnelContext } from '../../../../src/l7/listener/tunnel-context.js';
+import type { TunnelContext } from '../../../../src/l7/tunnel.js';
 import { loadResourcesFromText } from '../../../../src/config/load.js';
 import { compileSnapshot } from '../../../../src/snapshot/compile.js';
 import { MESH, MULTI, PODS, RATINGS, REVIEWS, seededRandom } from '../../../helpers/istio-mesh.js';
