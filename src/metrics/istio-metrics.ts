@@ -1,6 +1,6 @@
 /**
- * The `istio_*` request and TCP metrics, exported as the Envoy waypoint exports them
- * (hbone-spec §6): the same names, types, label names and order, defaults and histogram buckets.
+ * The `istio_*` request and TCP metrics, exported as the Envoy waypoint exports them: the same
+ * names, types, label names and order, defaults and histogram buckets.
  *
  * Series live in this module's own tables; thin prom-client metric subclasses render them when the
  * registry is scraped. That keeps the hot path to a few map look-ups on cached label objects (no

@@ -1,9 +1,9 @@
 /**
  * The `istio_*` metric labels, derived exactly as the Envoy waypoint (`istio.stats`, reporter
- * `SERVER_GATEWAY`) derives them: hbone-spec §6.2. Pure functions plus a small identity-keyed cache;
+ * `SERVER_GATEWAY`) derives them. Pure functions plus a small identity-keyed cache;
  * no I/O, no timers.
  *
- * Every label object is built with its keys in the spec's emission order: the Prometheus text
+ * Every label object is built with its keys in Envoy's emission order: the Prometheus text
  * writer prints a series' labels in the key order of the object it was first recorded with.
  */
 import type { ServiceInfo, WorkloadInfo } from '../config/types.js';

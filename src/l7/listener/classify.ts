@@ -6,7 +6,7 @@ import type { ChainMode, Destination } from '../tunnel.js';
 
 export type Classification = { ok: true; destination: Destination } | { ok: false; reason: string };
 
-/** Service port protocol → chain mode (docs/hbone-spec.md §3.2). */
+/** Service port protocol → chain mode: HTTP-family ports are parsed, `tcp` relayed, others sniffed. */
 export function chainModeFor(protocol: PortProtocol): ChainMode {
   switch (protocol) {
     case 'http':
