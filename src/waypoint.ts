@@ -9,8 +9,8 @@ import { DEFAULT_LIMITS, type WaypointLimits } from './config/limits.js';
 import { StreamSocket } from './hbone/stream-socket.js';
 import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/listener/main-internal.js';
-import { ClusterRuntimeStates } from './l7/cluster/clusters.js';
-import { Upstreams } from './l7/upstream/connections.js';
+import { ClusterRegistry } from './l7/cluster/registry.js';
+import { UpstreamConnections } from './l7/upstream/connections.js';
 import { AccessLog } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
@@ -70,12 +70,12 @@ export class Waypoint {
   readonly store: SnapshotStore;
   readonly hbone: HboneServer;
   readonly pool: HboneClientPool;
-  readonly upstreams: Upstreams;
+  readonly upstreams: UpstreamConnections;
   readonly mainInternal: MainInternal;
   readonly admin: AdminServers;
   readonly metrics: IstioMetrics;
   /** Per-cluster load balancing, circuit breakers and outlier detection (survives reloads). */
-  readonly clusters = new ClusterRuntimeStates();
+  readonly clusters = new ClusterRegistry();
   readonly #opts: WaypointOptions;
   /** The limits in force (defaults filled in). */
   readonly limits: Readonly<WaypointLimits>;
@@ -92,7 +92,7 @@ export class Waypoint {
     const log = opts.logger;
     const trustDomains = [opts.trustDomain];
     this.pool = new HboneClientPool({ tls: opts.tls, trustDomains, logger: log, idleTimeoutMs: limits.upstreamSessionIdleTimeoutMs });
-    this.upstreams = new Upstreams({ pool: this.pool, hbonePort: opts.upstreamHbonePort, logger: log, keepAliveTimeoutMs: limits.upstreamIdleTimeoutMs });
+    this.upstreams = new UpstreamConnections({ pool: this.pool, hbonePort: opts.upstreamHbonePort, logger: log, keepAliveTimeoutMs: limits.upstreamIdleTimeoutMs });
     const snapshot = (): ConfigSnapshot => store.current;
     this.admin = new AdminServers({
       logger: log,
@@ -106,7 +106,7 @@ export class Waypoint {
       listeners: () => listenersView(store.current, `${this.hboneAddress.address}:${this.hboneAddress.port}`, opts.upstreamHbonePort),
       clusters: () =>
         clustersView(store.current, (name) => {
-          const state = this.clusters.states.get(name)?.describe();
+          const state = this.clusters.get(name)?.describe();
           if (state === undefined) return undefined;
           return { ejected: new Set(state.endpoints.filter((e) => e.ejected).map((e) => e.address)), state };
         }),
@@ -163,7 +163,7 @@ export class Waypoint {
     // Cluster state for clusters the new configuration no longer has is dropped.
     store.on('snapshot', (s) => {
       const live = clusterNames(s);
-      wp.clusters.states.retain(wp.clusters.states.names().filter((n) => live.has(n.replace(/\|(http|tcp)\/[^|]*\|/, '|$1|'))));
+      wp.clusters.retain(wp.clusters.names().filter((n) => live.has(n.replace(/\|(http|tcp)\/[^|]*\|/, '|$1|'))));
     });
     store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
     store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { formatResponseFlags, type ResponseFlags } from './response-flags.js';
 
 /** One access-log record: one per HTTP request and one per TCP connection. */
 export interface AccessRecord {
@@ -11,8 +12,8 @@ export interface AccessRecord {
   /** `HTTP/1.1`, `HTTP/2` or `tcp`. */
   protocol: string;
   response_code?: number;
-  /** Envoy short flags, comma-joined; `-` when none. */
-  response_flags: string;
+  /** Envoy's response flags; logged comma-joined in Envoy's order, `-` when none. */
+  response_flags: ResponseFlags;
   bytes_received: number;
   bytes_sent: number;
   upstream_host?: string;
@@ -40,7 +41,8 @@ export interface AccessRecord {
 export class AccessLog {
   readonly #log: Logger;
   constructor(logger: Logger) {
-    this.#log = logger.child({ log: 'access' });
+    // The flags are kept as a set while a request runs and printed only here, as Envoy does.
+    this.#log = logger.child({ log: 'access' }, { serializers: { response_flags: formatResponseFlags } });
   }
 
   write(rec: AccessRecord): void {

@@ -1,6 +1,6 @@
 /**
- * The `istio_*` request and TCP metrics, exported as the Envoy waypoint exports them
- * (hbone-spec §6): the same names, types, label names and order, defaults and histogram buckets.
+ * The `istio_*` request and TCP metrics, exported as the Envoy waypoint exports them: the same
+ * names, types, label names and order, defaults and histogram buckets.
  *
  * Series live in this module's own tables; thin prom-client metric subclasses render them when the
  * registry is scraped. That keeps the hot path to a few map look-ups on cached label objects (no
@@ -18,7 +18,6 @@ import {
   httpLabels,
   isGrpcContentType,
   responseCodeLabel,
-  responseFlagsLabel,
   tcpLabels,
   workloadTelemetryKey,
   type HeaderBag,
@@ -27,6 +26,7 @@ import {
   type PeerLabelSet,
   type TcpLabels,
 } from './labels.js';
+import { formatResponseFlags, type ResponseFlags } from './response-flags.js';
 
 /** Envoy's default histogram buckets (`histogram_impl.cc` `defaultBuckets`), for ms and bytes alike. */
 export const ENVOY_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
@@ -56,8 +56,8 @@ export interface HttpTelemetry extends PeerInput {
   /** Response headers and trailers: `grpc-status` is read from the trailers, then the headers. */
   responseHeaders?: HeaderBag | undefined;
   responseTrailers?: HeaderBag | undefined;
-  /** Envoy short flags: the access log's comma-joined string (`-` when none) or a list. */
-  responseFlags: string | readonly string[] | undefined;
+  /** Envoy's response flags of the request. */
+  responseFlags: ResponseFlags;
   /** Stream start to completion; recorded as whole milliseconds (truncated, as Envoy). */
   durationMs: number;
   /** Downstream wire bytes received / sent for this stream, headers included. */
@@ -67,8 +67,8 @@ export interface HttpTelemetry extends PeerInput {
 
 /** What the labels of one TCP connection are derived from. */
 export interface TcpTelemetryLabels extends PeerInput {
-  /** Envoy short flags (comma-joined string, `-`, or a list). */
-  responseFlags: string | readonly string[] | undefined;
+  /** Envoy's response flags of the connection. */
+  responseFlags: ResponseFlags;
 }
 
 export interface IstioMetricsOptions {
@@ -286,7 +286,7 @@ export class IstioMetrics {
     const grpc = isGrpcContentType(t.requestContentType);
     const code = responseCodeLabel(t.responseCode);
     const grpcStatus = grpcResponseStatus(grpc, t.responseCode, t.responseHeaders, t.responseTrailers);
-    const flags = responseFlagsLabel(t.responseFlags);
+    const flags = formatResponseFlags(t.responseFlags);
     const suffix = `${grpc ? 'grpc' : 'http'}\u0001${code}\u0001${grpcStatus}\u0001${flags}`;
     let s = entry.http.get(suffix);
     if (s === undefined || s.removed) {
@@ -414,7 +414,7 @@ export class IstioMetrics {
 
   #tcpSeries(t: TcpTelemetryLabels): TcpSeries {
     const entry = this.#cache.get(t);
-    const flags = responseFlagsLabel(t.responseFlags);
+    const flags = formatResponseFlags(t.responseFlags);
     let s = entry.tcp.get(flags);
     if (s === undefined || s.removed) {
       const key = `${entry.peer.key}\u0002${flags}`;

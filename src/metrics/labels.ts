@@ -1,9 +1,9 @@
 /**
  * The `istio_*` metric labels, derived exactly as the Envoy waypoint (`istio.stats`, reporter
- * `SERVER_GATEWAY`) derives them: hbone-spec §6.2. Pure functions plus a small identity-keyed cache;
+ * `SERVER_GATEWAY`) derives them. Pure functions plus a small identity-keyed cache;
  * no I/O, no timers.
  *
- * Every label object is built with its keys in the spec's emission order: the Prometheus text
+ * Every label object is built with its keys in Envoy's emission order: the Prometheus text
  * writer prints a series' labels in the key order of the object it was first recorded with.
  */
 import type { ServiceInfo, WorkloadInfo } from '../config/types.js';
@@ -241,66 +241,6 @@ export function grpcResponseStatus(
     parseGrpcStatus(headerValue(responseHeaders, 'grpc-status')) ??
     (responseCode !== undefined && responseCode > 0 ? httpToGrpcStatus(responseCode) : undefined);
   return status === undefined ? '' : String(status);
-}
-
-/**
- * Envoy's short response flags in the order `ResponseFlagUtils::toShortString` prints them (the
- * `CoreResponseFlag` enum order).
- */
-export const ENVOY_RESPONSE_FLAGS = [
-  'LH',
-  'UH',
-  'UT',
-  'LR',
-  'UR',
-  'UF',
-  'UC',
-  'UO',
-  'NR',
-  'DI',
-  'FI',
-  'RL',
-  'UAEX',
-  'RLSE',
-  'DC',
-  'URX',
-  'SI',
-  'IH',
-  'DPE',
-  'UMSDR',
-  'RFCF',
-  'NFCF',
-  'DT',
-  'UPE',
-  'NC',
-  'OM',
-  'DF',
-  'DO',
-  'DR',
-  'UDO',
-] as const;
-
-const FLAG_RANK: ReadonlyMap<string, number> = new Map(ENVOY_RESPONSE_FLAGS.map((f, i) => [f, i]));
-
-/**
- * `response_flags`: `-` when none; else the flags comma-joined, deduplicated, Envoy's flags in
- * Envoy's order and any other code after them in the order given. Accepts the access log's
- * comma-joined string (`-`, `UF`, `UF,URX`) or a list.
- */
-export function responseFlagsLabel(flags: string | readonly string[] | undefined): string {
-  if (flags === undefined || flags === '' || flags === '-') return '-';
-  if (typeof flags === 'string' && !flags.includes(',')) return flags.trim() === '' ? '-' : flags.trim();
-  const list = typeof flags === 'string' ? flags.split(',') : flags;
-  const seen: string[] = [];
-  for (const raw of list) {
-    const f = raw.trim();
-    if (f === '' || f === '-' || seen.includes(f)) continue;
-    seen.push(f);
-  }
-  if (seen.length === 0) return '-';
-  const rank = (f: string): number => FLAG_RANK.get(f) ?? ENVOY_RESPONSE_FLAGS.length;
-  // Array.prototype.sort is stable: unknown codes keep their given order.
-  return seen.sort((a, b) => rank(a) - rank(b)).join(',');
 }
 
 /** The 25 HTTP labels, in order. */

@@ -1,8 +1,7 @@
 /**
- * The runtime side of the waypoint's clusters (`inbound-vip|<port>|http[/<subset>]|<host>`): per
- * cluster, a load balancer, outlier detection, circuit breakers and active-request counts. The
- * state lives outside the immutable configuration snapshot and survives reloads for as long as the
- * cluster name does; `retain` drops the clusters a new snapshot no longer has.
+ * The runtime state of one cluster (`inbound-vip|<port>|http[/<subset>]|<host>`): its load
+ * balancer, outlier detection, circuit breakers and active-request counts. `ClusterRegistry`
+ * (registry.ts) holds one per cluster name.
  */
 import type { Endpoint } from '../../config/types.js';
 import type { Labels, LoadBalancer, TrafficPolicy } from '../../routes/types.js';
@@ -156,46 +155,5 @@ export class ClusterState {
       isEjected: (key) => this.isEjected(key),
       activeRequests: (key) => this.activeRequests(key),
     });
-  }
-}
-
-/** All clusters' runtime state, keyed by cluster name. */
-export class ClusterStates {
-  private readonly clusters = new Map<string, ClusterState>();
-  private readonly deps: ClusterDeps;
-
-  constructor(deps: Partial<ClusterDeps> = {}) {
-    this.deps = { clock: deps.clock ?? (() => performance.now()), random: deps.random ?? Math.random };
-  }
-
-  get(name: string): ClusterState | undefined {
-    return this.clusters.get(name);
-  }
-
-  /** The cluster's state, created on first use and updated with the current policy and endpoints. */
-  ensure(name: string, policy: TrafficPolicy, endpoints: readonly Endpoint[], subsetLabels?: Labels): ClusterState {
-    const existing = this.clusters.get(name);
-    if (existing !== undefined) {
-      existing.update(policy, endpoints, subsetLabels);
-      return existing;
-    }
-    const created = new ClusterState(name, policy, endpoints, this.deps, subsetLabels);
-    this.clusters.set(name, created);
-    return created;
-  }
-
-  /** Drops the state of every cluster not named (after a snapshot reload). */
-  retain(liveClusterNames: Iterable<string>): void {
-    const live = new Set(liveClusterNames);
-    for (const name of [...this.clusters.keys()]) if (!live.has(name)) this.clusters.delete(name);
-  }
-
-  names(): string[] {
-    return [...this.clusters.keys()].sort();
-  }
-
-  /** For the admin `/clusters` view. */
-  describe(): ClusterView[] {
-    return this.names().map((n) => (this.clusters.get(n) as ClusterState).describe());
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { HeaderMap } from '../upstream/attempt.js';
 
 /** Connection-specific headers never forwarded across a hop (RFC 9110 §7.6.1; h2 forbids them). */
 const HOP_BY_HOP = new Set([
@@ -16,8 +17,6 @@ const HOP_BY_HOP = new Set([
   'expect',
   'host',
 ]);
-
-export type HeaderMap = Record<string, string | string[]>;
 
 /**
  * Copies end-to-end request headers: drops pseudo-headers, hop-by-hop headers and any header the

@@ -1,7 +1,8 @@
 /**
- * Local replies with Envoy's status codes, bodies and response flags (DESIGN §2, hbone-spec §6.3).
+ * Local replies with Envoy's status codes, bodies and response flags.
  */
-export type ResponseFlag = 'NR' | 'UH' | 'UF' | 'UC' | 'UR' | 'URX' | 'UT' | 'UO' | 'DC' | 'DI' | 'FI' | 'RL' | 'DPE' | 'UPE' | 'NC';
+import type { ResponseFlag } from '../../metrics/response-flags.js';
+import type { ForwardFailure } from '../upstream/retrying-forwarder.js';
 
 export interface LocalReply {
   status: number;
@@ -24,3 +25,13 @@ export const LOCAL_REPLIES = {
   rbacDenied: { status: 403, body: 'RBAC: access denied' },
   upstreamProtocolError: { status: 502, body: `${BEFORE_HEADERS}protocol error`, flag: 'UPE' },
 } as const satisfies Record<string, LocalReply>;
+
+/** The local reply for a forward that produced no upstream response. */
+export const FAILURE_REPLIES: Readonly<Record<ForwardFailure, LocalReply>> = {
+  'no-healthy-upstream': LOCAL_REPLIES.noHealthyUpstream,
+  overflow: LOCAL_REPLIES.overflow,
+  'connect-failure': LOCAL_REPLIES.connectFailure,
+  'refused-stream': LOCAL_REPLIES.remoteReset,
+  reset: LOCAL_REPLIES.connectionTermination,
+  timeout: LOCAL_REPLIES.timeout,
+};

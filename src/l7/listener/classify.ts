@@ -1,20 +1,12 @@
 import { vipKey } from '../../config/address.js';
-import type { PortProtocol, VipBinding, WorkloadInfo } from '../../config/types.js';
+import type { PortProtocol } from '../../config/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
 import type { Authority } from '../../hbone/authority.js';
-
-/**
- * How main_internal treats a tunnel's bytes: a known HTTP port, a known TCP port, or sniffed.
- */
-export type ChainMode = 'http' | 'tcp' | 'sniff';
-
-export type Destination =
-  | { kind: 'service'; binding: VipBinding; mode: ChainMode }
-  | { kind: 'workload'; workload: WorkloadInfo; port: number; mode: 'sniff' };
+import type { ChainMode, Destination } from '../tunnel.js';
 
 export type Classification = { ok: true; destination: Destination } | { ok: false; reason: string };
 
-/** Service port protocol → chain mode (docs/hbone-spec.md §3.2). */
+/** Service port protocol → chain mode: HTTP-family ports are parsed, `tcp` relayed, others sniffed. */
 export function chainModeFor(protocol: PortProtocol): ChainMode {
   switch (protocol) {
     case 'http':
@@ -47,26 +39,8 @@ export function classifyDestination(snapshot: ConfigSnapshot, authority: Authori
   return { ok: false, reason: `${vipKey(authority.ip, authority.port)} is neither a bound service VIP nor a bound workload` };
 }
 
-export type WireProtocol = 'http1' | 'h2c';
-
-/**
- * Upstream HTTP protocol (Istio cluster_builder setUpstreamProtocol): h2c for HTTP2-family ports,
- * HTTP/1.1 for `http`, the downstream protocol when the port was sniffed.
- */
-export function upstreamProtocolFor(protocol: PortProtocol | undefined, downstream: WireProtocol): WireProtocol {
-  if (protocol === 'http2' || protocol === 'grpc') return 'h2c';
-  if (protocol === 'http') return 'http1';
-  return downstream;
-}
-
 /** Istio/Envoy chain name for logs and admin views. */
 export function chainName(dest: Destination, resolved: 'http' | 'tcp'): string {
   if (dest.kind === 'workload') return resolved === 'http' ? 'direct-http' : 'direct-tcp';
-  return `inbound-vip|${dest.binding.port.port}|${resolved}|${dest.binding.service.hostname}`;
-}
-
-/** Cluster name: `inbound-vip|<port>|<http|tcp>|<host>` for services, `encap` for direct traffic. */
-export function clusterName(dest: Destination, resolved: 'http' | 'tcp'): string {
-  if (dest.kind === 'workload') return 'encap';
   return `inbound-vip|${dest.binding.port.port}|${resolved}|${dest.binding.service.hostname}`;
 }

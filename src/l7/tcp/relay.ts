@@ -5,18 +5,18 @@ import type { AccessLog } from '../../metrics/access-log.js';
 import { TcpReporter, type IstioMetrics } from '../../metrics/istio-metrics.js';
 import type { Endpoint } from '../../config/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
-import { authorize, denialDetails } from '../http/authorize.js';
+import { authorize, denialDetails } from '../authorize.js';
 import { DEFAULT_TRAFFIC_POLICY } from '../../routes/default-route.js';
-import type { ClusterRuntime } from '../upstream/forward.js';
-import { clusterName, type Destination } from '../listener/classify.js';
-import { tunnelRecord, type TunnelContext } from '../listener/tunnel-context.js';
-import type { Upstreams } from '../upstream/connections.js';
+import type { ClusterAccess } from '../cluster/access.js';
+import { withResponseFlag, type ResponseFlag } from '../../metrics/response-flags.js';
+import { clusterName, tunnelRecord, type Destination, type TunnelContext } from '../tunnel.js';
+import type { UpstreamConnections } from '../upstream/connections.js';
 
 export interface TcpRelayDeps {
   snapshot: () => ConfigSnapshot;
-  upstreams: Upstreams;
+  upstreams: UpstreamConnections;
   /** The same per-cluster runtime as HTTP: load balancer and outlier detection. */
-  clusters: ClusterRuntime;
+  clusters: ClusterAccess;
   accessLog: AccessLog;
   logger: Logger;
   metrics?: IstioMetrics | undefined;
@@ -30,10 +30,10 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
   const started = Date.now();
   const rec = tunnelRecord(tunnel, 'tcp', 'tcp', started);
   let connected = false;
-  const flag = (f: string, details: string): void => {
-    if (rec.response_flags !== '-') return;
-    rec.response_flags = f;
-    rec.details = details;
+  // Flags accumulate as HTTP's do (Envoy's StreamInfo); the first details given are kept.
+  const flag = (f: ResponseFlag, details: string): void => {
+    rec.response_flags = withResponseFlag(rec.response_flags, f);
+    rec.details ??= details;
   };
   let endpoint: Endpoint | undefined;
   const dest = tunnel.destination;

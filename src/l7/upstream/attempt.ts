@@ -1,11 +1,13 @@
 import http2, { type IncomingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { HboneConnectError } from '../../hbone/client-pool.js';
-import type { WireProtocol } from '../listener/classify.js';
-import type { HeaderMap } from '../http/headers.js';
 import type { Pool } from 'undici';
 import type { Cancellation } from './cancellation.js';
-import type { UpstreamEndpoint, Upstreams } from './connections.js';
+import type { WireProtocol } from './protocol.js';
+import type { UpstreamEndpoint, UpstreamConnections } from './connections.js';
+
+/** Headers as sent upstream: lower-case names, repeated headers as arrays. */
+export type HeaderMap = Record<string, string | string[]>;
 
 /** One request as sent upstream. `body` is a Buffer when it may be replayed (retries). */
 export interface UpstreamRequest {
@@ -46,7 +48,7 @@ export function classifyUpstreamError(err: Error & { code?: string }, timedOut: 
  * the overall deadline through `signal`.
  */
 export function sendAttempt(
-  upstreams: Upstreams,
+  upstreams: UpstreamConnections,
   ep: UpstreamEndpoint,
   protocol: WireProtocol,
   req: UpstreamRequest,
@@ -55,7 +57,7 @@ export function sendAttempt(
   return protocol === 'http1' ? attemptHttp1(upstreams, ep, req, opts) : attemptH2c(upstreams, ep, req, opts);
 }
 
-function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: Cancellation; timeoutMs?: number | undefined }): Promise<AttemptResult> {
+function attemptHttp1(upstreams: UpstreamConnections, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: Cancellation; timeoutMs?: number | undefined }): Promise<AttemptResult> {
   // Without a per-try timeout the caller's signal is enough: no controller, no listener (both
   // cost on every request).
   let signal = opts.signal;
@@ -101,7 +103,7 @@ function attemptHttp1(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamR
 
 function noop(): void {}
 
-function attemptH2c(upstreams: Upstreams, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: Cancellation; timeoutMs?: number | undefined }): Promise<AttemptResult> {
+function attemptH2c(upstreams: UpstreamConnections, ep: UpstreamEndpoint, req: UpstreamRequest, opts: { signal: Cancellation; timeoutMs?: number | undefined }): Promise<AttemptResult> {
   return upstreams.h2c(ep).then(
     (session) =>
       new Promise<AttemptResult>((resolve) => {

@@ -15,7 +15,7 @@ export interface UpstreamEndpoint {
   identity: string | undefined;
 }
 
-export interface UpstreamsOptions {
+export interface UpstreamConnectionsOptions {
   pool: HboneClientPool;
   /** HBONE port of destination ztunnels (15008). */
   hbonePort: number;
@@ -34,13 +34,13 @@ const INNER_H2_SETTINGS = { enablePush: false, initialWindowSize: 1024 * 1024 };
  * per endpoint, plus raw tunnels for TCP. Each inner connection is one CONNECT stream on a pooled
  * HBONE session.
  */
-export class Upstreams {
-  readonly #opts: UpstreamsOptions;
+export class UpstreamConnections {
+  readonly #opts: UpstreamConnectionsOptions;
   readonly #http1 = new Map<string, Pool>();
   readonly #h2c = new Map<string, Promise<ClientHttp2Session>>();
   #closed = false;
 
-  constructor(opts: UpstreamsOptions) {
+  constructor(opts: UpstreamConnectionsOptions) {
     this.#opts = opts;
   }
 

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ServiceInfo, WorkloadInfo } from '../../../src/config/types.js';
 import { ENVOY_DEFAULT_BUCKETS, IstioMetrics, TcpReporter, type HttpTelemetry, type TcpTelemetryLabels } from '../../../src/metrics/istio-metrics.js';
 import { HTTP_LABEL_NAMES } from '../../../src/metrics/labels.js';
+import { NO_RESPONSE_FLAGS, responseFlags } from '../../../src/metrics/response-flags.js';
 
 function workload(name: string, o: { ns?: string; sa?: string; canonical?: string; revision?: string; pod?: string } = {}): WorkloadInfo {
   const ns = o.ns ?? 'default';
@@ -56,7 +57,7 @@ function http(over: Partial<HttpTelemetry> = {}): HttpTelemetry {
     destinationService: reviewsSvc,
     requestContentType: undefined,
     responseCode: 200,
-    responseFlags: '-',
+    responseFlags: NO_RESPONSE_FLAGS,
     durationMs: 12,
     requestBytes: 80,
     responseBytes: 300,
@@ -65,7 +66,7 @@ function http(over: Partial<HttpTelemetry> = {}): HttpTelemetry {
 }
 
 function tcp(over: Partial<TcpTelemetryLabels> = {}): TcpTelemetryLabels {
-  return { sourceWorkload: sleep, sourcePrincipal: SLEEP_SPIFFE, destinationWorkload: db, destinationService: dbSvc, responseFlags: '-', ...over };
+  return { sourceWorkload: sleep, sourcePrincipal: SLEEP_SPIFFE, destinationWorkload: db, destinationService: dbSvc, responseFlags: NO_RESPONSE_FLAGS, ...over };
 }
 
 function setup(opts: { idleExpiryMs?: number; now?: () => number } = {}): { registry: Registry; metrics: IstioMetrics } {
@@ -115,18 +116,18 @@ describe('IstioMetrics: HTTP exposition', () => {
     },
     {
       name: '404 NR with no chosen endpoint or Service',
-      t: http({ destinationWorkload: undefined, destinationService: undefined, responseCode: 404, responseFlags: 'NR' }),
+      t: http({ destinationWorkload: undefined, destinationService: undefined, responseCode: 404, responseFlags: responseFlags('NR') }),
       want:
         'reporter="waypoint",source_workload="sleep",source_canonical_service="sleep",source_canonical_revision="latest",source_workload_namespace="default",source_principal="spiffe://cluster.local/ns/default/sa/sleep",source_app="sleep",source_version="latest",source_cluster="Kubernetes",destination_workload="unknown",destination_workload_namespace="unknown",destination_principal="unknown",destination_app="unknown",destination_version="unknown",destination_service="unknown",destination_canonical_service="unknown",destination_canonical_revision="unknown",destination_service_name="unknown",destination_service_namespace="unknown",destination_cluster="unknown",request_protocol="http",response_code="404",grpc_response_status="",response_flags="NR",connection_security_policy="mutual_tls"',
     },
     {
       name: 'downstream gone before any response: response_code 0, DC',
-      t: http({ responseCode: undefined, responseFlags: 'DC' }),
+      t: http({ responseCode: undefined, responseFlags: responseFlags('DC') }),
       want: SERIES_LABELS.replace('response_code="200"', 'response_code="0"').replace('response_flags="-"', 'response_flags="DC"'),
     },
     {
       name: '503 UF to a pod-IP destination (encap: destination_service unknown)',
-      t: http({ destinationService: undefined, responseCode: 503, responseFlags: ['UF'] }),
+      t: http({ destinationService: undefined, responseCode: 503, responseFlags: responseFlags('UF') }),
       want: SERIES_LABELS.replace('destination_service="reviews.default.svc.cluster.local"', 'destination_service="unknown"')
         .replace('destination_service_name="reviews"', 'destination_service_name="unknown"')
         .replace('destination_service_namespace="default"', 'destination_service_namespace="unknown"')
@@ -216,7 +217,7 @@ describe('IstioMetrics: TCP exposition', () => {
 
   it('a connection closed before the first tick reports open, bytes and close at once, with the flags known at close', async () => {
     const { registry, metrics } = setup();
-    let flags = '-';
+    let flags = NO_RESPONSE_FLAGS;
     let calls = 0;
     const reporter = new TcpReporter(metrics, {
       labels: () => {
@@ -227,7 +228,7 @@ describe('IstioMetrics: TCP exposition', () => {
       bytesSent: () => 0,
     });
     vi.advanceTimersByTime(1000);
-    flags = 'UF';
+    flags = responseFlags('UF');
     reporter.close();
     vi.advanceTimersByTime(20_000);
     expect(calls).toBe(1);
@@ -240,10 +241,10 @@ describe('IstioMetrics: TCP exposition', () => {
 
   it('labels are fixed at the first report: a flag set after the first tick does not move the series', async () => {
     const { registry, metrics } = setup();
-    let flags = '-';
+    let flags = NO_RESPONSE_FLAGS;
     const reporter = new TcpReporter(metrics, { labels: () => tcp({ responseFlags: flags }), bytesReceived: () => 1, bytesSent: () => 1 });
     vi.advanceTimersByTime(5000);
-    flags = 'UC';
+    flags = responseFlags('UC');
     reporter.close();
     const lines = await scrape(registry);
     expect(samples(lines, 'istio_tcp_connections_closed_total')).toEqual([`istio_tcp_connections_closed_total{${TCP_LABELS}} 1`]);

@@ -14,7 +14,6 @@ import {
   principalNamespace,
   requestProtocol,
   responseCodeLabel,
-  responseFlagsLabel,
   sourceLabels,
   tcpLabels,
   type DestinationLabels,
@@ -325,23 +324,6 @@ describe('grpcResponseStatus', () => {
     { name: 'above 16: InvalidCode -1', grpc: true, code: 200, trailers: { 'grpc-status': '17' }, want: '-1' },
   ];
   for (const c of cases) it(c.name, () => expect(grpcResponseStatus(c.grpc, c.code, c.headers, c.trailers)).toBe(c.want));
-});
-
-describe('responseFlagsLabel', () => {
-  const cases: Array<[string, string | readonly string[] | undefined, string]> = [
-    ['none given', undefined, '-'],
-    ['the access log default', '-', '-'],
-    ['empty string', '', '-'],
-    ['empty list', [], '-'],
-    ['one flag', 'UF', 'UF'],
-    ['comma-joined, put in Envoy order', 'URX,UF', 'UF,URX'],
-    ['list, put in Envoy order', ['DC', 'UH'], 'UH,DC'],
-    ['duplicates dropped', 'UF,UF', 'UF'],
-    ['a stray "-" dropped', '-,NR', 'NR'],
-    ['non-Envoy codes kept after Envoy ones', 'RBAC,UF', 'UF,RBAC'],
-    ['whitespace trimmed', ' UT , UC ', 'UT,UC'],
-  ];
-  for (const [name, input, want] of cases) it(name, () => expect(responseFlagsLabel(input)).toBe(want));
 });
 
 describe('response code and security policy', () => {

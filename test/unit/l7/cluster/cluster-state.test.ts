@@ -4,7 +4,8 @@ import type { Endpoint } from '../../../../src/config/types.js';
 import { compileDestinationRules } from '../../../../src/routes/istio/destination-rule.js';
 import { meshSnapshot, REVIEWS, seededRandom } from '../../../helpers/istio-mesh.js';
 import type { TrafficPolicy } from '../../../../src/routes/types.js';
-import { ClusterStates, subsetEndpoints } from '../../../../src/l7/cluster/cluster-state.js';
+import { subsetEndpoints } from '../../../../src/l7/cluster/cluster-state.js';
+import { ClusterRegistry } from '../../../../src/l7/cluster/registry.js';
 
 const DR = `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -25,7 +26,7 @@ function fixture() {
   const policies = compileDestinationRules(resources, { services: snapshot.services, waypointNamespace: 'bookinfo' }).policies;
   const endpoints = snapshot.byHostPort.get(hostPortKey(REVIEWS, 9080))?.endpoints ?? [];
   let now = 0;
-  const states = new ClusterStates({ clock: () => now, random: seededRandom(7) });
+  const states = new ClusterRegistry({ clock: () => now, random: seededRandom(7) });
   return { policies, endpoints, states, tick: (t: number) => (now = t) };
 }
 
@@ -41,7 +42,7 @@ describe('subsetEndpoints', () => {
   });
 });
 
-describe('ClusterStates', () => {
+describe('ClusterRegistry', () => {
   it('ties policy, subset, load balancer, breaker and outlier detection together', () => {
     const { policies, endpoints, states } = fixture();
     const { policy, subsetLabels } = policies.forCluster(REVIEWS, 9080, 'v1');

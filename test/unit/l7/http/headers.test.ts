@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { endToEndRequestHeaders, endToEndResponseHeaders, type HeaderMap } from '../../../../src/l7/http/headers.js';
+import { endToEndRequestHeaders, endToEndResponseHeaders } from '../../../../src/l7/http/headers.js';
+import type { HeaderMap } from '../../../../src/l7/upstream/attempt.js';
 
 /** Hop-by-hop headers dropped in both directions. */
 const HOP_BY_HOP = [

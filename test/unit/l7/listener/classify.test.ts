@@ -3,17 +3,9 @@ import { vipKey } from '../../../../src/config/address.js';
 import type { Endpoint, PortProtocol, ServiceInfo, ServicePortInfo, VipBinding, WorkloadInfo } from '../../../../src/config/types.js';
 import type { ConfigSnapshot } from '../../../../src/snapshot/types.js';
 import type { Authority } from '../../../../src/hbone/authority.js';
-import {
-  chainModeFor,
-  chainName,
-  classifyDestination,
-  clusterName,
-  upstreamProtocolFor,
-  type ChainMode,
-  type Classification,
-  type Destination,
-  type WireProtocol,
-} from '../../../../src/l7/listener/classify.js';
+import { chainModeFor, chainName, classifyDestination, type Classification } from '../../../../src/l7/listener/classify.js';
+import { clusterName, type ChainMode, type Destination } from '../../../../src/l7/tunnel.js';
+import { upstreamProtocolFor, type WireProtocol } from '../../../../src/l7/upstream/protocol.js';
 
 function workload(name: string, ip: string): WorkloadInfo {
   return {

@@ -1,7 +1,6 @@
-import type { ConfigSnapshot } from '../../snapshot/types.js';
-import { evaluate, type AuthzDecision, type RequestAttributes } from '../../policy/index.js';
-import type { Destination } from '../listener/classify.js';
-import type { TunnelContext } from '../listener/tunnel-context.js';
+import type { ConfigSnapshot } from '../snapshot/types.js';
+import { evaluate, type AuthzDecision, type RequestAttributes } from '../policy/index.js';
+import type { Destination, TunnelContext } from './tunnel.js';
 
 const NO_POLICY: AuthzDecision = Object.freeze({ allowed: true, action: 'NONE', reason: 'allowed: no policy applies', dryRun: Object.freeze([]) as unknown as AuthzDecision['dryRun'] });
 
