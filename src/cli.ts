@@ -73,6 +73,7 @@ const runCmd = program
   .addOption(rootNamespace())
   .addOption(new Option('--hbone <host:port>', 'HBONE listener (connect_terminate) [default: 0.0.0.0:15008]').env('WAYPOINT_HBONE'))
   .addOption(new Option('--admin <host:port>', 'admin listener: config_dump, logging, drain').env('WAYPOINT_ADMIN').default('127.0.0.1:15000'))
+  .addOption(new Option('--admin-allow-remote', 'let --admin bind a non-loopback address (its POST endpoints are unauthenticated); refused otherwise').env('WAYPOINT_ADMIN_ALLOW_REMOTE'))
   .addOption(new Option('--metrics <host:port>', 'metrics listener: /stats/prometheus [default: 0.0.0.0:15020]').env('WAYPOINT_METRICS'))
   .addOption(new Option('--readiness <host:port>', 'readiness listener: /healthz/ready [default: 0.0.0.0:15021]').env('WAYPOINT_READINESS'))
   .addOption(new Option('--upstream-hbone-port <port>', 'HBONE port of destination ztunnels').env('WAYPOINT_UPSTREAM_HBONE_PORT').argParser(portArg).default(15008))
@@ -84,11 +85,14 @@ for (const l of LIMIT_FLAGS) {
 runCmd
   .addOption(new Option('--stats-interval-ms <ms>', 'log a "stats" line (memory, handles, sessions, streams) this often; 0: never').env('WAYPOINT_STATS_INTERVAL_MS').argParser(intArg(0, 86_400_000)).default(0))
   .addOption(logLevel())
-  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
+  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
     const { runCommand } = await import('./commands/run.js');
     const limits: Partial<WaypointLimits> = {};
     for (const l of LIMIT_FLAGS) limits[l.key] = o[l.key];
-    await runCommand({ ...o, config: configPaths(o.config), limits }, createLogger(o.logLevel));
+    // A boolean flag from the environment is on whenever the variable is set; honour "false"/"0".
+    const fromEnv = runCmd.getOptionValueSource('adminAllowRemote') === 'env';
+    const adminAllowRemote = o.adminAllowRemote === true && !(fromEnv && /^(0|false|no|off)?$/i.test(process.env.WAYPOINT_ADMIN_ALLOW_REMOTE ?? ''));
+    await runCommand({ ...o, adminAllowRemote, config: configPaths(o.config), limits }, createLogger(o.logLevel));
   });
 
 const certs = program.command('certs').description('mesh CA and workload certificates in Istio\'s layout');

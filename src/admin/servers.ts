@@ -3,7 +3,10 @@ import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
 import type { ConfigSnapshot } from '../snapshot/types.js';
 import type { TlsSource } from '../hbone/tls-source.js';
+import type { ReloadStatus } from '../snapshot/store.js';
+import { formatProblem } from '../config/problems.js';
 import { Readiness } from './readiness.js';
+import { adminAddressDecision } from './admin-address.js';
 import { clustersText, listenersText, type ClusterView, type ListenerView } from './views.js';
 
 export interface ListenAddress {
@@ -28,6 +31,30 @@ export interface AdminServerOptions {
   extraRoutes?: ReadonlyMap<string, AdminRoute>;
   /** Where the Prometheus text comes from (default: this process's registry; workers: merged). */
   collectMetrics?: () => Promise<string>;
+  /** Reload bookkeeping for `/config_dump` (version served, last rejected attempt). */
+  configStatus?: () => ReloadStatus;
+  /** Serve admin on a non-loopback address (logged as a warning); refused otherwise. */
+  adminAllowRemote?: boolean;
+}
+
+/** The `configuration` section of `/config_dump`: what is served and what was refused last. */
+export function configurationState(status: ReloadStatus): Record<string, unknown> {
+  const last = status.lastRejected;
+  return {
+    version: status.version,
+    loadedAt: status.loadedAt?.toISOString() ?? null,
+    accepted: status.accepted,
+    rejected: status.rejected,
+    servingOlder: status.servingOlder,
+    lastRejected:
+      last === undefined
+        ? null
+        : {
+            at: last.at.toISOString(),
+            errors: last.problems.filter((p) => p.severity === 'error').map(formatProblem),
+            warnings: last.problems.filter((p) => p.severity === 'warning').map(formatProblem),
+          },
+  };
 }
 
 export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -120,11 +147,13 @@ export class AdminServers {
         '/config_dump',
         (_q, res) => {
           const s = this.#opts.snapshot();
+          const status = this.#opts.configStatus?.();
           const dump = {
             version: s.version,
             loadedAt: s.loadedAt,
+            configuration: status === undefined ? { version: s.version, loadedAt: s.loadedAt.toISOString(), lastRejected: null } : configurationState(status),
             waypoint: s.waypoint,
-            certificate: { identity: this.#opts.tls.current.identity, notAfter: this.#opts.tls.current.notAfter },
+            certificate: { identity: this.#opts.tls.current.identity, notBefore: this.#opts.tls.current.notBefore, notAfter: this.#opts.tls.current.notAfter },
             services: s.services,
             boundVips: [...s.byVip.entries()].map(([key, b]) => ({ key, service: b.service.hostname, port: b.port, endpoints: b.endpoints.map((e) => ({ ip: e.ip, port: e.port, ready: e.ready, workload: e.workload?.uid })) })),
             boundWorkloads: [...s.boundWorkloads.values()].map((w) => w.uid),
@@ -198,6 +227,11 @@ export class AdminServers {
   async listen(): Promise<void> {
     const start = async (name: 'admin' | 'metrics' | 'readiness', addr: ListenAddress | undefined, routes: Map<string, Route>): Promise<void> => {
       if (addr === undefined) return;
+      if (name === 'admin') {
+        const decision = adminAddressDecision(addr.host, this.#opts.adminAllowRemote === true);
+        if (decision.refuse !== undefined) throw new Error(decision.refuse);
+        if (decision.warn !== undefined) this.#opts.logger.warn({ listener: 'admin', address: `${addr.host}:${addr.port}` }, decision.warn);
+      }
       const server = http.createServer((req, res) => {
         const url = new URL(req.url ?? '/', 'http://admin');
         const route = routes.get(url.pathname);
@@ -209,7 +243,7 @@ export class AdminServers {
       });
       this.#servers.push(server);
       await new Promise<void>((resolve, reject) => {
-        server.once('error', (err: Error) => reject(new Error(`cannot listen for ${name} on ${addr.host}:${addr.port}: ${err.message}`)));
+        server.once('error', (err: Error) => reject(new Error(`cannot listen for ${name} (--${name}) on ${addr.host}:${addr.port}: ${err.message}`)));
         server.listen(addr.port, addr.host, () => resolve());
       });
       const a = server.address();
