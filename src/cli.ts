@@ -157,6 +157,30 @@ program
     await demoCommand(createLogger(o.logLevel), o);
   });
 
+program
+  .command('inspect')
+  .description('ask a running waypoint what it serves, like istioctl proxy-config: listeners, routes, clusters, authz, explain, config')
+  .argument('<what>', 'listeners | routes | clusters | authz | explain | config')
+  .addOption(new Option('--admin <host:port>', "the waypoint's admin listener").env('WAYPOINT_ADMIN').default('127.0.0.1:15000'))
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
+  .option('--service <host>', 'explain: the Service hostname (leave out for workload-addressed traffic)')
+  .option('--principal <id>', 'explain: source identity, spiffe://td/ns/NS/sa/SA or td/ns/NS/sa/SA')
+  .option('--ip <ip>', 'explain: source IP')
+  .addOption(new Option('--port <port>', 'explain: destination (service) port').argParser(portArg))
+  .option('--method <method>', 'explain: HTTP method')
+  .option('--path <path>', 'explain: HTTP path')
+  .option('--host <host>', 'explain: HTTP Host')
+  .option('--header <name:value>', 'explain: a request header; repeatable', collect)
+  .option('--tcp', 'explain: as a TCP connection (no HTTP attributes)')
+  .action(async (what: string, o: { admin: string; output: 'table' | 'json' | 'yaml'; service?: string; principal?: string; ip?: string; port?: number; method?: string; path?: string; host?: string; header?: string[]; tcp?: boolean }) => {
+    const { inspectCommand, INSPECT_TOPICS } = await import('./commands/inspect.js');
+    const topic = INSPECT_TOPICS.find((t) => t === what);
+    if (topic === undefined) throw new InvalidArgumentError(`unknown topic ${JSON.stringify(what)}; one of ${INSPECT_TOPICS.join(', ')}`);
+    const out = await inspectCommand(topic, o);
+    (out.code === 0 ? process.stdout : process.stderr).write(out.text);
+    process.exitCode = out.code;
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as Error & { problems?: unknown };
   process.stderr.write(`waypoint: ${e.message}\n`);

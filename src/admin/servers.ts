@@ -7,6 +7,7 @@ import type { ReloadStatus } from '../snapshot/store.js';
 import { formatProblem } from '../config/problems.js';
 import { Readiness } from './readiness.js';
 import { adminAddressDecision } from './admin-address.js';
+import { routesText, routesView } from './route-views.js';
 import { clustersText, listenersText, type ClusterView, type ListenerView } from './views.js';
 
 export interface ListenAddress {
@@ -200,6 +201,14 @@ export class AdminServers {
           const v = this.#opts.listeners?.() ?? [];
           if (url.searchParams.get('format') === 'json') send(res, 200, `${JSON.stringify(v, null, 2)}\n`, 'application/json');
           else send(res, 200, listenersText(v));
+        },
+      ],
+      [
+        '/routes',
+        (_q, res, url) => {
+          const v = routesView(this.#opts.snapshot());
+          if (url.searchParams.get('format') === 'json') send(res, 200, `${JSON.stringify(v, replacer, 2)}\n`, 'application/json');
+          else send(res, 200, routesText(v));
         },
       ],
       [
