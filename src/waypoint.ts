@@ -11,7 +11,6 @@ import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/listener/main-internal.js';
 import { ClusterRuntimeStates } from './l7/cluster/clusters.js';
 import { Upstreams } from './l7/upstream/connections.js';
-import { AccessLog } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 import { clustersView, listenersView } from './admin/views.js';
@@ -19,6 +18,7 @@ import { authzRoutes } from './admin/authz-routes.js';
 import { WaypointMetrics } from './metrics/waypoint-metrics.js';
 import { watchCertificateValidity } from './admin/certificate-readiness.js';
 import { startupWarnings } from './admin/startup-checks.js';
+import { SummarizingAccessLog, TrafficSummary } from './admin/traffic-summary.js';
 
 export interface WaypointOptions {
   /** Configuration files or directories (read through a `FileConfigSource` unless `source` is given). */
@@ -81,6 +81,8 @@ export class Waypoint {
   readonly metrics: IstioMetrics;
   /** Reload, certificate-expiry and process metrics. */
   readonly ops: WaypointMetrics;
+  /** Traffic by service, route, backend and policy, for `/stats/summary` and the dashboard. */
+  readonly traffic = new TrafficSummary();
   /** Per-cluster load balancing, circuit breakers and outlier detection (survives reloads). */
   readonly clusters = new ClusterRuntimeStates();
   readonly #opts: WaypointOptions;
@@ -121,13 +123,14 @@ export class Waypoint {
       extraRoutes: authzRoutes(snapshot),
       configStatus: () => store.status,
       adminAllowRemote: opts.adminAllowRemote === true,
+      traffic: () => this.traffic.snapshot(),
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
     this.mainInternal = new MainInternal({
       snapshot,
       upstreams: this.upstreams,
-      accessLog: new AccessLog(log),
+      accessLog: new SummarizingAccessLog(log, this.traffic),
       logger: log,
       metrics: this.metrics,
       clusters: this.clusters,

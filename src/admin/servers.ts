@@ -8,6 +8,8 @@ import { formatProblem } from '../config/problems.js';
 import { Readiness } from './readiness.js';
 import { adminAddressDecision } from './admin-address.js';
 import { routesText, routesView } from './route-views.js';
+import type { TrafficSnapshot } from './traffic-summary.js';
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './ui/assets.js';
 import { clustersText, listenersText, type ClusterView, type ListenerView } from './views.js';
 
 export interface ListenAddress {
@@ -36,7 +38,12 @@ export interface AdminServerOptions {
   configStatus?: () => ReloadStatus;
   /** Serve admin on a non-loopback address (logged as a warning); refused otherwise. */
   adminAllowRemote?: boolean;
+  /** Traffic by service, route, backend and policy (`/stats/summary`, the dashboard). */
+  traffic?: () => TrafficSnapshot;
 }
+
+/** The dashboard's assets: same-origin only, nothing inline. */
+const UI_HEADERS = { 'content-security-policy': "default-src 'self'; img-src 'self' data:", 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' };
 
 /** The `configuration` section of `/config_dump`: what is served and what was refused last. */
 export function configurationState(status: ReloadStatus): Record<string, unknown> {
@@ -220,6 +227,18 @@ export class AdminServers {
         },
       ],
       [
+        '/stats/summary',
+        (_q, res, url) => {
+          const summary = this.#summary();
+          if (url.searchParams.get('format') === 'json') send(res, 200, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
+          else send(res, 200, summaryText(summary));
+        },
+      ],
+      ['/ui', (_q, res) => this.#asset(res, DASHBOARD_HTML, 'text/html; charset=utf-8')],
+      ['/ui/', (_q, res) => this.#asset(res, DASHBOARD_HTML, 'text/html; charset=utf-8')],
+      ['/ui/app.js', (_q, res) => this.#asset(res, DASHBOARD_JS, 'text/javascript; charset=utf-8')],
+      ['/ui/app.css', (_q, res) => this.#asset(res, DASHBOARD_CSS, 'text/css; charset=utf-8')],
+      [
         '/stats',
         (_q, res) => {
           this.#collect().then(
@@ -231,6 +250,27 @@ export class AdminServers {
       ...(this.#opts.extraRoutes ?? new Map<string, Route>()),
       ...this.#metricsRoutes(),
     ]);
+  }
+
+  #asset(res: ServerResponse, body: string, type: string): void {
+    res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...UI_HEADERS });
+    res.end(body);
+  }
+
+  /** What `/stats/summary` and the dashboard show. */
+  #summary(): DashboardSummary {
+    const s = this.#opts.snapshot();
+    const status = this.#opts.configStatus?.();
+    const cert = this.#opts.tls.current;
+    const r = this.readiness.check();
+    return {
+      waypoint: { namespace: s.waypoint.namespace, name: s.waypoint.name },
+      uptimeSeconds: process.uptime(),
+      readiness: { ready: r.ready, reasons: r.reasons },
+      config: status === undefined ? { version: s.version, loadedAt: s.loadedAt.toISOString(), lastRejected: null } : configurationState(status),
+      certificate: { identity: cert.identity ?? null, notBefore: cert.notBefore?.toISOString() ?? null, notAfter: cert.notAfter.toISOString(), expiresInSeconds: Math.round((cert.notAfter.getTime() - Date.now()) / 1000) },
+      traffic: this.#opts.traffic?.() ?? { at: Date.now(), services: [], routes: [], backends: [], policies: [] },
+    };
   }
 
   async listen(): Promise<void> {
@@ -274,6 +314,30 @@ export class AdminServers {
       ),
     );
   }
+}
+
+export interface DashboardSummary {
+  waypoint: { namespace: string; name: string };
+  uptimeSeconds: number;
+  readiness: { ready: boolean; reasons: string[] };
+  config: Record<string, unknown>;
+  certificate: { identity: string | null; notBefore: string | null; notAfter: string; expiresInSeconds: number };
+  traffic: TrafficSnapshot;
+}
+
+function summaryText(s: DashboardSummary): string {
+  const lines = [
+    `waypoint ${s.waypoint.namespace}/${s.waypoint.name}: ${s.readiness.ready ? 'ready' : `not ready (${s.readiness.reasons.join('; ')})`}`,
+    `config version ${String(s.config['version'])}${s.config['servingOlder'] === true ? ' (last change rejected)' : ''}`,
+    `certificate ${s.certificate.identity ?? '(none)'} expires ${s.certificate.notAfter}`,
+  ];
+  for (const [title, rows] of [['services', s.traffic.services], ['routes', s.traffic.routes], ['backends', s.traffic.backends]] as const) {
+    lines.push(`${title}:`);
+    for (const r of rows) lines.push(`  ${r.name}: ${r.requests} requests, ${r.errors} errors, p50 ${r.p50Ms ?? '-'} ms, p99 ${r.p99Ms ?? '-'} ms`);
+  }
+  lines.push('policies:');
+  for (const p of s.traffic.policies) lines.push(`  ${p.decision} ${p.policy}: ${p.count}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** JSON replacer that shows Maps and Sets. */
