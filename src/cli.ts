@@ -151,8 +151,10 @@ program
   .command('demo')
   .description('the whole example mesh on loopback: echo pods behind destination ztunnels, the waypoint, tunnels; prints curl commands')
   .addOption(trustDomain())
+  .addOption(new Option('--base <127.N>', 'move every demo address from 127.0.x.y to 127.N.x.y, so the demo runs beside other loopback services').env('WAYPOINT_DEMO_BASE'))
+  .addOption(new Option('--port-offset <n>', 'add n to every port the demo listens on (HBONE, admin, metrics, readiness, tunnels)').env('WAYPOINT_DEMO_PORT_OFFSET').argParser(intArg(0, 40_000)).default(0))
   .addOption(logLevel())
-  .action(async (o: { trustDomain: string; logLevel: string }) => {
+  .action(async (o: { trustDomain: string; logLevel: string; base?: string; portOffset: number }) => {
     const { demoCommand } = await import('./commands/demo.js');
     await demoCommand(createLogger(o.logLevel), o);
   });
