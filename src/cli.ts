@@ -73,6 +73,7 @@ const runCmd = program
   .addOption(rootNamespace())
   .addOption(new Option('--hbone <host:port>', 'HBONE listener (connect_terminate) [default: 0.0.0.0:15008]').env('WAYPOINT_HBONE'))
   .addOption(new Option('--admin <host:port>', 'admin listener: config_dump, logging, drain').env('WAYPOINT_ADMIN').default('127.0.0.1:15000'))
+  .addOption(new Option('--admin-allow-remote', 'let --admin bind a non-loopback address (its POST endpoints are unauthenticated); refused otherwise').env('WAYPOINT_ADMIN_ALLOW_REMOTE'))
   .addOption(new Option('--metrics <host:port>', 'metrics listener: /stats/prometheus [default: 0.0.0.0:15020]').env('WAYPOINT_METRICS'))
   .addOption(new Option('--readiness <host:port>', 'readiness listener: /healthz/ready [default: 0.0.0.0:15021]').env('WAYPOINT_READINESS'))
   .addOption(new Option('--upstream-hbone-port <port>', 'HBONE port of destination ztunnels').env('WAYPOINT_UPSTREAM_HBONE_PORT').argParser(portArg).default(15008))
@@ -84,11 +85,14 @@ for (const l of LIMIT_FLAGS) {
 runCmd
   .addOption(new Option('--stats-interval-ms <ms>', 'log a "stats" line (memory, handles, sessions, streams) this often; 0: never').env('WAYPOINT_STATS_INTERVAL_MS').argParser(intArg(0, 86_400_000)).default(0))
   .addOption(logLevel())
-  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
+  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
     const { runCommand } = await import('./commands/run.js');
     const limits: Partial<WaypointLimits> = {};
     for (const l of LIMIT_FLAGS) limits[l.key] = o[l.key];
-    await runCommand({ ...o, config: configPaths(o.config), limits }, createLogger(o.logLevel));
+    // A boolean flag from the environment is on whenever the variable is set; honour "false"/"0".
+    const fromEnv = runCmd.getOptionValueSource('adminAllowRemote') === 'env';
+    const adminAllowRemote = o.adminAllowRemote === true && !(fromEnv && /^(0|false|no|off)?$/i.test(process.env.WAYPOINT_ADMIN_ALLOW_REMOTE ?? ''));
+    await runCommand({ ...o, adminAllowRemote, config: configPaths(o.config), limits }, createLogger(o.logLevel));
   });
 
 const certs = program.command('certs').description('mesh CA and workload certificates in Istio\'s layout');
@@ -147,10 +151,36 @@ program
   .command('demo')
   .description('the whole example mesh on loopback: echo pods behind destination ztunnels, the waypoint, tunnels; prints curl commands')
   .addOption(trustDomain())
+  .addOption(new Option('--base <127.N>', 'move every demo address from 127.0.x.y to 127.N.x.y, so the demo runs beside other loopback services').env('WAYPOINT_DEMO_BASE'))
+  .addOption(new Option('--port-offset <n>', 'add n to every port the demo listens on (HBONE, admin, metrics, readiness, tunnels)').env('WAYPOINT_DEMO_PORT_OFFSET').argParser(intArg(0, 40_000)).default(0))
   .addOption(logLevel())
-  .action(async (o: { trustDomain: string; logLevel: string }) => {
+  .action(async (o: { trustDomain: string; logLevel: string; base?: string; portOffset: number }) => {
     const { demoCommand } = await import('./commands/demo.js');
     await demoCommand(createLogger(o.logLevel), o);
+  });
+
+program
+  .command('inspect')
+  .description('ask a running waypoint what it serves, like istioctl proxy-config: listeners, routes, clusters, authz, explain, config')
+  .argument('<what>', 'listeners | routes | clusters | authz | explain | config')
+  .addOption(new Option('--admin <host:port>', "the waypoint's admin listener").env('WAYPOINT_ADMIN').default('127.0.0.1:15000'))
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
+  .option('--service <host>', 'explain: the Service hostname (leave out for workload-addressed traffic)')
+  .option('--principal <id>', 'explain: source identity, spiffe://td/ns/NS/sa/SA or td/ns/NS/sa/SA')
+  .option('--ip <ip>', 'explain: source IP')
+  .addOption(new Option('--port <port>', 'explain: destination (service) port').argParser(portArg))
+  .option('--method <method>', 'explain: HTTP method')
+  .option('--path <path>', 'explain: HTTP path')
+  .option('--host <host>', 'explain: HTTP Host')
+  .option('--header <name:value>', 'explain: a request header; repeatable', collect)
+  .option('--tcp', 'explain: as a TCP connection (no HTTP attributes)')
+  .action(async (what: string, o: { admin: string; output: 'table' | 'json' | 'yaml'; service?: string; principal?: string; ip?: string; port?: number; method?: string; path?: string; host?: string; header?: string[]; tcp?: boolean }) => {
+    const { inspectCommand, INSPECT_TOPICS } = await import('./commands/inspect.js');
+    const topic = INSPECT_TOPICS.find((t) => t === what);
+    if (topic === undefined) throw new InvalidArgumentError(`unknown topic ${JSON.stringify(what)}; one of ${INSPECT_TOPICS.join(', ')}`);
+    const out = await inspectCommand(topic, o);
+    (out.code === 0 ? process.stdout : process.stderr).write(out.text);
+    process.exitCode = out.code;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -16,6 +16,10 @@ import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 import { clustersView, listenersView } from './admin/views.js';
 import { authzRoutes } from './admin/authz-routes.js';
+import { WaypointMetrics } from './metrics/waypoint-metrics.js';
+import { watchCertificateValidity } from './admin/certificate-readiness.js';
+import { startupWarnings } from './admin/startup-checks.js';
+import { SummarizingAccessLog, TrafficSummary } from './admin/traffic-summary.js';
 
 export interface WaypointOptions {
   /** Configuration files or directories (read through a `FileConfigSource` unless `source` is given). */
@@ -44,6 +48,8 @@ export interface WaypointOptions {
   limits?: Partial<WaypointLimits> | undefined;
   /** Log a `stats` line (memory, handles, sessions, streams) this often; 0 or absent: never. */
   statsIntervalMs?: number | undefined;
+  /** Let the admin listener bind a non-loopback address (warned about); refused otherwise. */
+  adminAllowRemote?: boolean | undefined;
 }
 
 /** What `Waypoint.stats()` reports: process memory, libuv handles and the waypoint's own counts. */
@@ -74,6 +80,10 @@ export class Waypoint {
   readonly mainInternal: MainInternal;
   readonly admin: AdminServers;
   readonly metrics: IstioMetrics;
+  /** Reload, certificate-expiry and process metrics. */
+  readonly ops: WaypointMetrics;
+  /** Traffic by service, route, backend and policy, for `/stats/summary` and the dashboard. */
+  readonly traffic = new TrafficSummary();
   /** Per-cluster load balancing, circuit breakers and outlier detection (survives reloads). */
   readonly clusters = new ClusterRegistry();
   readonly #opts: WaypointOptions;
@@ -82,6 +92,7 @@ export class Waypoint {
   hboneAddress = { address: '', port: 0 };
   #closed = false;
   #statsTimer: NodeJS.Timeout | undefined;
+  #stopCertificateWatch: (() => void) | undefined;
 
   private constructor(opts: WaypointOptions, store: SnapshotStore) {
     this.#opts = opts;
@@ -111,12 +122,16 @@ export class Waypoint {
           return { ejected: new Set(state.endpoints.filter((e) => e.ejected).map((e) => e.address)), state };
         }),
       extraRoutes: authzRoutes(snapshot),
+      configStatus: () => store.status,
+      adminAllowRemote: opts.adminAllowRemote === true,
+      traffic: () => this.traffic.snapshot(),
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
+    this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
     this.mainInternal = new MainInternal({
       snapshot,
       upstreams: this.upstreams,
-      accessLog: new AccessLog(log),
+      accessLog: new SummarizingAccessLog(log, this.traffic),
       logger: log,
       metrics: this.metrics,
       clusters: this.clusters,
@@ -159,6 +174,23 @@ export class Waypoint {
     const wp = new Waypoint(opts, store);
     const log = opts.logger;
     for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
+    wp.ops.reload('success', first.snapshot.loadedAt);
+    store.on('snapshot', (s) => wp.ops.reload('success', s.loadedAt));
+    store.on('rejected', () => wp.ops.reload('failure'));
+    wp.#stopCertificateWatch = watchCertificateValidity(wp.admin.readiness, opts.tls, log).stop;
+    // Warnings an operator should see once: identity vs the Gateway's service account, nothing
+    // bound, obsolete waypoint annotations. Repeated only when they change.
+    const warned = new Set<string>();
+    const warnAbout = (s: ConfigSnapshot): void => {
+      for (const w of startupWarnings(s, opts.tls.current.identity)) {
+        if (warned.has(w.key)) continue;
+        warned.add(w.key);
+        log.warn({ check: w.key.slice(0, w.key.indexOf(':')), resource: w.resource, file: w.file }, w.message);
+      }
+    };
+    warnAbout(first.snapshot);
+    store.on('snapshot', warnAbout);
+    opts.tls.on('update', () => warnAbout(store.current));
     store.on('snapshot', (s) => wp.metrics.retainWorkloads(s.workloads, s.services));
     // Cluster state for clusters the new configuration no longer has is dropped.
     store.on('snapshot', (s) => {
@@ -169,7 +201,9 @@ export class Waypoint {
     store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));
     opts.tls.on('rejected', (err: Error) => log.error({ err: err.message }, 'certificate reload failed; keeping the current certificate'));
     try {
-      wp.hboneAddress = await wp.hbone.listen();
+      wp.hboneAddress = await wp.hbone.listen().catch((err: Error) => {
+        throw new Error(`cannot listen for HBONE (connect_terminate, --hbone) on ${opts.hbone.host}:${opts.hbone.port}: ${err.message}`);
+      });
       await wp.admin.listen();
     } catch (err) {
       await wp.close();
@@ -240,6 +274,7 @@ export class Waypoint {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    this.#stopCertificateWatch?.();
     this.admin.ready = false;
     this.store.close();
     this.#opts.tls.close();

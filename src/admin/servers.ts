@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
 import type { ConfigSnapshot } from '../snapshot/types.js';
 import type { TlsSource } from '../hbone/tls-source.js';
+import type { ReloadStatus } from '../snapshot/store.js';
+import { formatProblem } from '../config/problems.js';
 import { Readiness } from './readiness.js';
+import { adminAddressDecision } from './admin-address.js';
+import { routesText, routesView } from './route-views.js';
+import type { TrafficSnapshot } from './traffic-summary.js';
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './ui/assets.js';
 import { clustersText, listenersText, type ClusterView, type ListenerView } from './views.js';
 
 export interface ListenAddress {
@@ -28,6 +34,35 @@ export interface AdminServerOptions {
   extraRoutes?: ReadonlyMap<string, AdminRoute>;
   /** Where the Prometheus text comes from (default: this process's registry; workers: merged). */
   collectMetrics?: () => Promise<string>;
+  /** Reload bookkeeping for `/config_dump` (version served, last rejected attempt). */
+  configStatus?: () => ReloadStatus;
+  /** Serve admin on a non-loopback address (logged as a warning); refused otherwise. */
+  adminAllowRemote?: boolean;
+  /** Traffic by service, route, backend and policy (`/stats/summary`, the dashboard). */
+  traffic?: () => TrafficSnapshot;
+}
+
+/** The dashboard's assets: same-origin only, nothing inline. */
+const UI_HEADERS = { 'content-security-policy': "default-src 'self'; img-src 'self' data:", 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' };
+
+/** The `configuration` section of `/config_dump`: what is served and what was refused last. */
+export function configurationState(status: ReloadStatus): Record<string, unknown> {
+  const last = status.lastRejected;
+  return {
+    version: status.version,
+    loadedAt: status.loadedAt?.toISOString() ?? null,
+    accepted: status.accepted,
+    rejected: status.rejected,
+    servingOlder: status.servingOlder,
+    lastRejected:
+      last === undefined
+        ? null
+        : {
+            at: last.at.toISOString(),
+            errors: last.problems.filter((p) => p.severity === 'error').map(formatProblem),
+            warnings: last.problems.filter((p) => p.severity === 'warning').map(formatProblem),
+          },
+  };
 }
 
 export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -120,11 +155,13 @@ export class AdminServers {
         '/config_dump',
         (_q, res) => {
           const s = this.#opts.snapshot();
+          const status = this.#opts.configStatus?.();
           const dump = {
             version: s.version,
             loadedAt: s.loadedAt,
+            configuration: status === undefined ? { version: s.version, loadedAt: s.loadedAt.toISOString(), lastRejected: null } : configurationState(status),
             waypoint: s.waypoint,
-            certificate: { identity: this.#opts.tls.current.identity, notAfter: this.#opts.tls.current.notAfter },
+            certificate: { identity: this.#opts.tls.current.identity, notBefore: this.#opts.tls.current.notBefore, notAfter: this.#opts.tls.current.notAfter },
             services: s.services,
             boundVips: [...s.byVip.entries()].map(([key, b]) => ({ key, service: b.service.hostname, port: b.port, endpoints: b.endpoints.map((e) => ({ ip: e.ip, port: e.port, ready: e.ready, workload: e.workload?.uid })) })),
             boundWorkloads: [...s.boundWorkloads.values()].map((w) => w.uid),
@@ -174,6 +211,14 @@ export class AdminServers {
         },
       ],
       [
+        '/routes',
+        (_q, res, url) => {
+          const v = routesView(this.#opts.snapshot());
+          if (url.searchParams.get('format') === 'json') send(res, 200, `${JSON.stringify(v, replacer, 2)}\n`, 'application/json');
+          else send(res, 200, routesText(v));
+        },
+      ],
+      [
         '/clusters',
         (_q, res, url) => {
           const v = this.#opts.clusters?.() ?? [];
@@ -181,6 +226,18 @@ export class AdminServers {
           else send(res, 200, clustersText(v));
         },
       ],
+      [
+        '/stats/summary',
+        (_q, res, url) => {
+          const summary = this.#summary();
+          if (url.searchParams.get('format') === 'json') send(res, 200, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
+          else send(res, 200, summaryText(summary));
+        },
+      ],
+      ['/ui', (_q, res) => this.#asset(res, DASHBOARD_HTML, 'text/html; charset=utf-8')],
+      ['/ui/', (_q, res) => this.#asset(res, DASHBOARD_HTML, 'text/html; charset=utf-8')],
+      ['/ui/app.js', (_q, res) => this.#asset(res, DASHBOARD_JS, 'text/javascript; charset=utf-8')],
+      ['/ui/app.css', (_q, res) => this.#asset(res, DASHBOARD_CSS, 'text/css; charset=utf-8')],
       [
         '/stats',
         (_q, res) => {
@@ -195,9 +252,35 @@ export class AdminServers {
     ]);
   }
 
+  #asset(res: ServerResponse, body: string, type: string): void {
+    res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...UI_HEADERS });
+    res.end(body);
+  }
+
+  /** What `/stats/summary` and the dashboard show. */
+  #summary(): DashboardSummary {
+    const s = this.#opts.snapshot();
+    const status = this.#opts.configStatus?.();
+    const cert = this.#opts.tls.current;
+    const r = this.readiness.check();
+    return {
+      waypoint: { namespace: s.waypoint.namespace, name: s.waypoint.name },
+      uptimeSeconds: process.uptime(),
+      readiness: { ready: r.ready, reasons: r.reasons },
+      config: status === undefined ? { version: s.version, loadedAt: s.loadedAt.toISOString(), lastRejected: null } : configurationState(status),
+      certificate: { identity: cert.identity ?? null, notBefore: cert.notBefore?.toISOString() ?? null, notAfter: cert.notAfter.toISOString(), expiresInSeconds: Math.round((cert.notAfter.getTime() - Date.now()) / 1000) },
+      traffic: this.#opts.traffic?.() ?? { at: Date.now(), services: [], routes: [], backends: [], policies: [] },
+    };
+  }
+
   async listen(): Promise<void> {
     const start = async (name: 'admin' | 'metrics' | 'readiness', addr: ListenAddress | undefined, routes: Map<string, Route>): Promise<void> => {
       if (addr === undefined) return;
+      if (name === 'admin') {
+        const decision = adminAddressDecision(addr.host, this.#opts.adminAllowRemote === true);
+        if (decision.refuse !== undefined) throw new Error(decision.refuse);
+        if (decision.warn !== undefined) this.#opts.logger.warn({ listener: 'admin', address: `${addr.host}:${addr.port}` }, decision.warn);
+      }
       const server = http.createServer((req, res) => {
         const url = new URL(req.url ?? '/', 'http://admin');
         const route = routes.get(url.pathname);
@@ -209,7 +292,7 @@ export class AdminServers {
       });
       this.#servers.push(server);
       await new Promise<void>((resolve, reject) => {
-        server.once('error', (err: Error) => reject(new Error(`cannot listen for ${name} on ${addr.host}:${addr.port}: ${err.message}`)));
+        server.once('error', (err: Error) => reject(new Error(`cannot listen for ${name} (--${name}) on ${addr.host}:${addr.port}: ${err.message}`)));
         server.listen(addr.port, addr.host, () => resolve());
       });
       const a = server.address();
@@ -231,6 +314,30 @@ export class AdminServers {
       ),
     );
   }
+}
+
+export interface DashboardSummary {
+  waypoint: { namespace: string; name: string };
+  uptimeSeconds: number;
+  readiness: { ready: boolean; reasons: string[] };
+  config: Record<string, unknown>;
+  certificate: { identity: string | null; notBefore: string | null; notAfter: string; expiresInSeconds: number };
+  traffic: TrafficSnapshot;
+}
+
+function summaryText(s: DashboardSummary): string {
+  const lines = [
+    `waypoint ${s.waypoint.namespace}/${s.waypoint.name}: ${s.readiness.ready ? 'ready' : `not ready (${s.readiness.reasons.join('; ')})`}`,
+    `config version ${String(s.config['version'])}${s.config['servingOlder'] === true ? ' (last change rejected)' : ''}`,
+    `certificate ${s.certificate.identity ?? '(none)'} expires ${s.certificate.notAfter}`,
+  ];
+  for (const [title, rows] of [['services', s.traffic.services], ['routes', s.traffic.routes], ['backends', s.traffic.backends]] as const) {
+    lines.push(`${title}:`);
+    for (const r of rows) lines.push(`  ${r.name}: ${r.requests} requests, ${r.errors} errors, p50 ${r.p50Ms ?? '-'} ms, p99 ${r.p99Ms ?? '-'} ms`);
+  }
+  lines.push('policies:');
+  for (const p of s.traffic.policies) lines.push(`  ${p.decision} ${p.policy}: ${p.count}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** JSON replacer that shows Maps and Sets. */

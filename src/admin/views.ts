@@ -1,4 +1,6 @@
 import type { ConfigSnapshot } from '../snapshot/types.js';
+import type { VipBinding } from '../config/types.js';
+import { table } from './table.js';
 import { formatAuthority } from '../hbone/authority.js';
 
 /** One listener as `istioctl proxy-config listeners` would list it. */
@@ -44,22 +46,39 @@ export function listenersText(views: readonly ListenerView[]): string {
 export interface ClusterView {
   name: string;
   service: string | undefined;
+  /** DestinationRule subset, with the labels that select its endpoints. */
+  subset?: string;
+  subsetLabels?: Readonly<Record<string, string>>;
   endpoints: Array<{ address: string; health: 'HEALTHY' | 'UNHEALTHY' | 'EJECTED'; workload: string | undefined; identity: string | undefined }>;
   runtime?: unknown;
+}
+
+/** Subset names per host, from the snapshot's DestinationRules. */
+function subsetsByHost(snap: ConfigSnapshot): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const dump = snap.destinations?.describe() as { destinationRules?: Array<{ host: string; subsets?: Array<{ name: string }> }> } | undefined;
+  for (const dr of dump?.destinationRules ?? []) {
+    const names = (dr.subsets ?? []).map((x) => x.name);
+    if (names.length > 0) out.set(dr.host, [...new Set([...(out.get(dr.host) ?? []), ...names])]);
+  }
+  return out;
 }
 
 export function clustersView(snap: ConfigSnapshot, runtime?: (cluster: string) => { ejected?: ReadonlySet<string>; state?: unknown } | undefined): ClusterView[] {
   const out: ClusterView[] = [];
   const seen = new Set<string>();
-  for (const b of snap.byHostPort.values()) {
-    const name = `inbound-vip|${b.port.port}|http|${b.service.hostname}`;
-    if (seen.has(name)) continue;
+  const subsets = subsetsByHost(snap);
+  const add = (b: VipBinding, subset: string | undefined, labels: Readonly<Record<string, string>> | undefined): void => {
+    const name = `inbound-vip|${b.port.port}|http${subset === undefined ? '' : `/${subset}`}|${b.service.hostname}`;
+    if (seen.has(name)) return;
     seen.add(name);
     const rt = runtime?.(name);
+    const selected = labels === undefined ? b.endpoints : b.endpoints.filter((e) => Object.entries(labels).every(([k, v]) => e.workload?.labels[k] === v));
     out.push({
       name,
       service: b.service.hostname,
-      endpoints: b.endpoints.map((e) => {
+      ...(subset !== undefined ? { subset, subsetLabels: labels ?? {} } : {}),
+      endpoints: selected.map((e) => {
         const address = formatAuthority(e.ip, e.port);
         return {
           address,
@@ -70,6 +89,14 @@ export function clustersView(snap: ConfigSnapshot, runtime?: (cluster: string) =
       }),
       ...(rt?.state === undefined ? {} : { runtime: rt.state }),
     });
+  };
+  for (const b of snap.byHostPort.values()) {
+    add(b, undefined, undefined);
+    for (const subset of subsets.get(b.service.hostname) ?? []) {
+      const p = snap.destinations?.forCluster(b.service.hostname, b.port.port, subset);
+      if (p === undefined || p.missingSubset === true) continue;
+      add(b, subset, p.subsetLabels ?? {});
+    }
   }
   out.sort((a, b) => a.name.localeCompare(b.name));
   out.push({
@@ -90,10 +117,4 @@ export function clustersText(views: readonly ClusterView[]): string {
     }
   }
   return `${lines.join('\n')}\n`;
-}
-
-function table(rows: readonly string[][]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { loadResources } from '../config/load.js';
+import { loadResourcesFromText } from '../config/load.js';
 import { LoopbackMesh, type MeshPod } from '../testkit/mesh.js';
 import { Tunnel } from '../testkit/tunnel.js';
 import { EXAMPLE, EXAMPLE_CONFIG } from './example.js';
@@ -11,9 +11,35 @@ interface PodDoc {
   status?: { podIP?: string };
 }
 
+/** Where the demo puts things: every address and local port can be moved; defaults unchanged. */
+export interface DemoLayout {
+  /** Replaces the `127.0` of every address (`127.0.10.1` → `<base>.10.1`). Default `127.0`. */
+  base: string;
+  /** Added to every port the demo listens on (HBONE, admin, metrics, readiness, tunnels). */
+  portOffset: number;
+}
+
+/** `--base 127.N` (also `127.N.` or `127.N.0`): the first two octets of every demo address. Pure. */
+export function parseDemoBase(text: string): string {
+  const m = /^127\.(\d{1,3})(?:\.0?)?\.?$/.exec(text.trim());
+  const n = m === null ? NaN : Number(m[1]);
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new Error(`--base must be 127.N with N 0-255 (the demo's addresses become 127.N.x.y), not ${JSON.stringify(text)}`);
+  return `127.${n}`;
+}
+
+/** The layout applied to an address of the example (`127.0.x.y`). Pure. */
+export function moveAddress(ip: string, layout: DemoLayout): string {
+  return ip.replace(/^127\.0\./, `${layout.base}.`);
+}
+
+/** The example configuration with every `127.0.x.y` moved to the layout's base. Pure. */
+export function moveConfig(text: string, layout: DemoLayout): string {
+  return text.replace(/\b127\.0\.(\d{1,3})\.(\d{1,3})\b/g, `${layout.base}.$1.$2`);
+}
+
 /** Destination pods of the example: every Pod with a container port named `http`. */
-async function examplePods(): Promise<MeshPod[]> {
-  const { resources } = await loadResources([EXAMPLE_CONFIG]);
+function examplePods(config: string): MeshPod[] {
+  const { resources } = loadResourcesFromText([{ file: EXAMPLE_CONFIG, text: config }]);
   const pods: MeshPod[] = [];
   for (const r of resources) {
     if (r.kind !== 'Pod') continue;
@@ -43,25 +69,30 @@ const TUNNELS = [
 ] as const;
 
 /** `waypoint demo`: the whole example mesh on loopback, with tunnels for curl. */
-export async function demoCommand(logger: Logger, opts: { trustDomain: string }): Promise<void> {
-  const config = await readFile(EXAMPLE_CONFIG, 'utf8');
+export async function demoCommand(logger: Logger, opts: { trustDomain: string; base?: string | undefined; portOffset?: number | undefined }): Promise<void> {
+  const layout: DemoLayout = { base: opts.base === undefined ? '127.0' : parseDemoBase(opts.base), portOffset: opts.portOffset ?? 0 };
+  const local = moveAddress('127.0.0.1', layout);
+  const port = (p: number): number => p + layout.portOffset;
+  const config = moveConfig(await readFile(EXAMPLE_CONFIG, 'utf8'), layout);
+  const vip = moveAddress(EXAMPLE.vip, layout);
+  const tunnelsToOpen = TUNNELS.map((t) => ({ ...t, port: port(t.port), authority: moveAddress(t.authority, layout) }));
   const mesh = await LoopbackMesh.start({
     trustDomain: opts.trustDomain,
     config,
-    pods: await examplePods(),
-    waypoint: { ip: EXAMPLE.waypointIp, port: EXAMPLE.hbonePort, namespace: EXAMPLE.namespace, name: EXAMPLE.waypointName },
-    ztunnelPort: EXAMPLE.hbonePort,
-    admin: { host: '127.0.0.1', port: 15000 },
-    metrics: { host: '127.0.0.1', port: 15020 },
-    readiness: { host: '127.0.0.1', port: 15021 },
+    pods: examplePods(config),
+    waypoint: { ip: moveAddress(EXAMPLE.waypointIp, layout), port: port(EXAMPLE.hbonePort), namespace: EXAMPLE.namespace, name: EXAMPLE.waypointName },
+    ztunnelPort: port(EXAMPLE.hbonePort),
+    admin: { host: local, port: port(15000) },
+    metrics: { host: local, port: port(15020) },
+    readiness: { host: local, port: port(15021) },
     logger,
   });
   const client = await mesh.client(EXAMPLE.clientNamespace, EXAMPLE.clientServiceAccount);
   const tunnels: Tunnel[] = [];
   try {
-    for (const t of TUNNELS) {
+    for (const t of tunnelsToOpen) {
       const tunnel = new Tunnel({
-        listen: { host: '127.0.0.1', port: t.port },
+        listen: { host: local, port: t.port },
         to: mesh.hbone,
         authority: t.authority,
         expectedIdentity: mesh.waypointIdentity,
@@ -80,31 +111,46 @@ export async function demoCommand(logger: Logger, opts: { trustDomain: string })
     '',
     'The example mesh is running on loopback (examples/demo-mesh.yaml):',
     `  waypoint ${EXAMPLE.namespace}/${EXAMPLE.waypointName}  HBONE ${mesh.hbone.host}:${mesh.hbone.port}  identity ${mesh.waypointIdentity}`,
-    `  ${mesh.ztunnels.size} echo pods, each behind its own destination ztunnel on :${EXAMPLE.hbonePort}`,
+    `  ${mesh.ztunnels.size} echo pods, each behind its own destination ztunnel on :${port(EXAMPLE.hbonePort)}; Service echo at ${vip}`,
     '  local tunnels (an outbound ztunnel for the client spiffe://.../ns/demo/sa/sleep):',
-    ...TUNNELS.map((t) => `    127.0.0.1:${t.port} -> ${t.authority.padEnd(16)} ${t.what}`),
+    ...tunnelsToOpen.map((t) => `    ${local}:${t.port} -> ${t.authority.padEnd(18)} ${t.what}`),
     '',
     'Try:',
-    '  curl -s http://127.0.0.1:15080/hello                       # JSON from the echo pod that answered',
-    '  curl -s --http2-prior-knowledge http://127.0.0.1:15081/h2  # h2c end to end',
-    '  curl -s http://127.0.0.1:15088/sniffed                     # protocol sniffed by the waypoint',
-    '  curl -s http://127.0.0.1:15082/direct                      # straight to pod echo-v2',
-    `  node -e "const s=require('net').connect(15090,'127.0.0.1',()=>s.end('hello over tcp\\\\n'));s.pipe(process.stdout)"`,
-    '  curl -s -o /dev/null -w "%{http_code}\\n" http://127.0.0.1:15021/healthz/ready  # readiness',
-    '  curl -s http://127.0.0.1:15000/config_dump | head -40      # what the waypoint loaded',
-    '  npx autocannon -c 16 -d 5 http://127.0.0.1:15080/          # a first load test',
+    `  curl -s http://${local}:${port(15080)}/hello                       # JSON from the echo pod that answered`,
+    `  curl -s --http2-prior-knowledge http://${local}:${port(15081)}/h2  # h2c end to end`,
+    `  curl -s http://${local}:${port(15088)}/sniffed                     # protocol sniffed by the waypoint`,
+    `  curl -s http://${local}:${port(15082)}/direct                      # straight to pod echo-v2`,
+    `  node -e "const s=require('net').connect(${port(15090)},'${local}',()=>s.end('hello over tcp\\\\n'));s.pipe(process.stdout)"`,
+    `  curl -s -o /dev/null -w "%{http_code}\\n" http://${local}:${port(15021)}/healthz/ready  # readiness`,
+    `  open http://${local}:${port(15000)}/ui                                # the dashboard`,
+    `  npx waypoint inspect routes --admin ${local}:${port(15000)}           # compiled routes`,
+    `  npx autocannon -c 16 -d 5 http://${local}:${port(15080)}/          # a first load test`,
     '',
     'Access-log lines (JSON) follow below. Ctrl-C stops the demo.',
     '',
   ];
   process.stderr.write(lines.join('\n'));
   await new Promise<void>((resolve) => {
-    const stop = (): void => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'demo stopping: tunnels, waypoint, ztunnels and echo pods');
+      // Whatever happens while closing, the process ends: a stuck peer must not keep the demo alive.
+      setTimeout(() => process.exit(0), 5_000).unref();
       void Promise.allSettled(tunnels.map((t) => t.close()))
         .then(() => mesh.close())
-        .finally(resolve);
+        .finally(() => {
+          logger.info('demo stopped');
+          resolve();
+          setTimeout(() => process.exit(0), 200).unref();
+        });
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => stop('SIGHUP'));
   });
 }

@@ -29,6 +29,8 @@ export interface RunFlags {
   limits?: Partial<WaypointLimits> | undefined;
   /** Log a `stats` line this often (0: never). */
   statsIntervalMs?: number | undefined;
+  /** Let the admin listener bind a non-loopback address (logged as a warning). */
+  adminAllowRemote?: boolean | undefined;
 }
 
 /** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
@@ -71,6 +73,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       drainMs: flags.drainMs,
       limits: flags.limits,
       statsIntervalMs: flags.statsIntervalMs,
+      adminAllowRemote: flags.adminAllowRemote === true,
   };
   if (flags.workers > 1 || cluster.isWorker) {
     if (cluster.isWorker) {

@@ -63,6 +63,7 @@ export async function runPrimary(opts: WaypointOptions & { certDir: string; work
     clusters: () => clustersView(store.current),
     extraRoutes: authzRoutes(snapshot),
     collectMetrics,
+    adminAllowRemote: opts.adminAllowRemote === true,
   });
   await admin.listen();
 

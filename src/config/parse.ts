@@ -1,6 +1,13 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { ConfigProblem } from './types.js';
 
+/**
+ * How many alias expansions one YAML document may make (the `yaml` package counts each node an
+ * alias stands for). Enough for anchors shared between a handful of routes; far below what a
+ * "billion laughs" document needs, which is refused before it is expanded.
+ */
+export const MAX_YAML_ALIAS_COUNT = 100;
+
 /** One top-level document of a file (a YAML document, or the single value of a JSON file). */
 export interface ParsedDocument {
   value: unknown;
@@ -28,7 +35,8 @@ export function parseConfigText(file: string, text: string): ParsedFile {
 function parseYaml(file: string, text: string): ParsedFile {
   const out: ParsedFile = { documents: [], problems: [] };
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true });
+  // `merge: true`: Kubernetes manifests use YAML 1.1 merge keys (`<<: *defaults`).
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, merge: true });
   docs.forEach((doc, i) => {
     const index = i + 1;
     const start = doc.contents?.range[0] ?? doc.range[0];
@@ -48,11 +56,24 @@ function parseYaml(file: string, text: string): ParsedFile {
     for (const warning of doc.warnings) {
       out.problems.push({ severity: 'warning', file, message: `YAML: ${firstLine(warning.message)}` });
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+    } catch (err) {
+      // An alias without its anchor, or more expansion than MAX_YAML_ALIAS_COUNT allows.
+      out.problems.push({ severity: 'error', file, message: `YAML document ${index} (line ${line}): ${aliasMessage(err)}` });
+      return;
+    }
     if (value === null || value === undefined) return; // empty document
     out.documents.push({ value, index, line });
   });
   return out;
+}
+
+function aliasMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/alias count/i.test(message)) return `aliases expand too much (more than ${MAX_YAML_ALIAS_COUNT} alias nodes); refused as a resource exhaustion risk`;
+  return firstLine(message);
 }
 
 function parseJson(file: string, text: string): ParsedFile {

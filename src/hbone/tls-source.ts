@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE } from './cert-files.js';
 import { uriSansFromSubjectAltName } from './spiffe.js';
 
@@ -15,9 +15,77 @@ export interface TlsMaterial {
   identity: string | undefined;
   /** Leaf validity end, for readiness and logs. */
   notAfter: Date;
+  /** Leaf validity start (filled in by `checkTlsMaterial`). */
+  notBefore?: Date | undefined;
 }
 
-/** Reads and checks one certificate directory. Errors name the file. */
+/** How errors name the three parts: file paths when read from a directory. */
+export interface TlsMaterialNames {
+  certChain: string;
+  key: string;
+  root: string;
+}
+
+/** Names for material that did not come from files (for example issued by a CA). */
+export const INSTALLED_MATERIAL_NAMES: TlsMaterialNames = { certChain: 'the certificate chain', key: 'the private key', root: 'the root certificates' };
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+function parseCertificates(pem: string, name: string): X509Certificate[] {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new Error(`${name} holds no PEM certificate`);
+  return blocks.map((b, i) => {
+    try {
+      return new X509Certificate(b);
+    } catch (err) {
+      throw new Error(`${name}: certificate ${i + 1} is not a valid PEM certificate: ${(err as Error).message}`);
+    }
+  });
+}
+
+/**
+ * Checks that the material can serve: the chain parses, each certificate is signed by the next,
+ * the last one is (or is signed by) a certificate of the root bundle, and the private key belongs
+ * to the leaf. Validity dates are not checked here: an expired certificate is a readiness
+ * condition (`validityProblem`), not a reason to refuse files that will be replaced. Returns the
+ * material with identity and validity taken from the leaf; throws an Error naming the part.
+ */
+export function checkTlsMaterial(m: Pick<TlsMaterial, 'certChainPem' | 'keyPem' | 'rootCertPem'>, names: TlsMaterialNames = INSTALLED_MATERIAL_NAMES): TlsMaterial {
+  const chain = parseCertificates(m.certChainPem, names.certChain);
+  const roots = parseCertificates(m.rootCertPem, names.root);
+  const leaf = chain[0]!;
+  for (let i = 0; i + 1 < chain.length; i++) {
+    const cert = chain[i]!;
+    const issuer = chain[i + 1]!;
+    if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
+      throw new Error(`${names.certChain}: certificate ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) is not signed by certificate ${i + 2} of the chain`);
+    }
+  }
+  const last = chain[chain.length - 1]!;
+  const anchored = roots.some((r) => r.fingerprint256 === last.fingerprint256 || (last.checkIssued(r) && last.verify(r.publicKey)));
+  if (!anchored) {
+    throw new Error(`${names.certChain} does not verify against ${names.root}: the chain ends at issuer "${last.issuer.replace(/\n/g, ', ')}", which is not among the ${roots.length} root certificate(s)`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(m.keyPem);
+  } catch (err) {
+    throw new Error(`${names.key} is not a PEM private key: ${(err as Error).message}`);
+  }
+  if (!leaf.checkPrivateKey(key)) throw new Error(`${names.key} does not match the certificate in ${names.certChain}`);
+  const identity = uriSansFromSubjectAltName(leaf.subjectAltName).find((u) => u.startsWith('spiffe://'));
+  return { certChainPem: m.certChainPem, keyPem: m.keyPem, rootCertPem: m.rootCertPem, identity, notAfter: new Date(leaf.validTo), notBefore: new Date(leaf.validFrom) };
+}
+
+/** Why the leaf cannot be presented at `now` (expired, not yet valid), or undefined when it can. Pure. */
+export function validityProblem(m: Pick<TlsMaterial, 'notAfter' | 'notBefore' | 'identity'>, now: Date): string | undefined {
+  const who = m.identity ?? 'the waypoint certificate';
+  if (now.getTime() > m.notAfter.getTime()) return `certificate ${who} expired at ${m.notAfter.toISOString()}`;
+  if (m.notBefore !== undefined && now.getTime() < m.notBefore.getTime()) return `certificate ${who} is not valid before ${m.notBefore.toISOString()}`;
+  return undefined;
+}
+
+/** Reads and checks one certificate directory (`checkTlsMaterial`). Errors name the file. */
 export async function readTlsMaterial(dir: string): Promise<TlsMaterial> {
   const read = async (file: string): Promise<string> => {
     try {
@@ -31,25 +99,14 @@ export async function readTlsMaterial(dir: string): Promise<TlsMaterial> {
     read(KEY_FILE),
     read(ROOT_CERT_FILE),
   ]);
-  let leaf: X509Certificate;
-  try {
-    leaf = new X509Certificate(certChainPem);
-  } catch (err) {
-    throw new Error(`${join(dir, CERT_CHAIN_FILE)} is not a PEM certificate: ${(err as Error).message}`);
-  }
-  try {
-    new X509Certificate(rootCertPem);
-  } catch (err) {
-    throw new Error(`${join(dir, ROOT_CERT_FILE)} is not a PEM certificate: ${(err as Error).message}`);
-  }
-  const identity = uriSansFromSubjectAltName(leaf.subjectAltName).find((u) => u.startsWith('spiffe://'));
-  return { certChainPem, keyPem, rootCertPem, identity, notAfter: new Date(leaf.validTo) };
+  return checkTlsMaterial({ certChainPem, keyPem, rootCertPem }, { certChain: join(dir, CERT_CHAIN_FILE), key: join(dir, KEY_FILE), root: join(dir, ROOT_CERT_FILE) });
 }
 
 /**
  * The waypoint's current certificate, re-read when the files change (kubelet and istio-agent
- * replace them in place or swap a symlinked directory). A bad replacement is reported and the
- * last good material is kept.
+ * replace them in place or swap a symlinked directory). A bad replacement (see `checkTlsMaterial`)
+ * is reported as 'rejected' and the last good material is kept. The constructor trusts its
+ * argument (test kits build material by hand); `fromDir`, `install` and reloads check it.
  */
 export class TlsSource extends EventEmitter {
   #current: TlsMaterial;
@@ -72,12 +129,16 @@ export class TlsSource extends EventEmitter {
   }
 
   /**
-   * Installs new material (a renewed certificate from a CA, a replacement read from files): new
-   * handshakes use it from now on; open sessions are not touched. Emits 'update'.
+   * Installs new material (a renewed certificate from a CA, a replacement read from files) after
+   * checking it (`checkTlsMaterial`; errors name the parts by `names`): new handshakes use it from
+   * now on; open sessions are not touched. Emits 'update'. Throws, keeping the current material,
+   * when the chain does not verify against its roots or the key does not match.
    */
-  install(material: TlsMaterial): void {
-    this.#current = material;
-    this.emit('update', material);
+  install(material: Pick<TlsMaterial, 'certChainPem' | 'keyPem' | 'rootCertPem'>, names: TlsMaterialNames = INSTALLED_MATERIAL_NAMES): TlsMaterial {
+    const checked = checkTlsMaterial(material, names);
+    this.#current = checked;
+    this.emit('update', checked);
+    return checked;
   }
 
   /** Starts watching the directory; emits 'update' (TlsMaterial) or 'rejected' (Error). */
@@ -89,13 +150,12 @@ export class TlsSource extends EventEmitter {
       else
         this.#debounce = setTimeout(() => {
           this.#debounce = undefined;
-          readTlsMaterial(dir).then(
-            (m) => {
+          readTlsMaterial(dir)
+            .then((m) => {
               if (m.certChainPem === this.#current.certChainPem && m.keyPem === this.#current.keyPem && m.rootCertPem === this.#current.rootCertPem) return;
-              this.install(m);
-            },
-            (err: Error) => this.emit('rejected', err),
-          );
+              this.install(m, { certChain: join(dir, CERT_CHAIN_FILE), key: join(dir, KEY_FILE), root: join(dir, ROOT_CERT_FILE) });
+            })
+            .catch((err: Error) => this.emit('rejected', err));
         }, 200);
     });
     this.#watcher.on('error', (err) => this.emit('rejected', err));

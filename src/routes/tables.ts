@@ -67,7 +67,7 @@ import {
 } from './gateway-api/compile.js';
 import { compileVirtualServices, type CompiledVsRoute, type VsCompileContext } from './istio/virtual-service.js';
 import { comparePrecedence, describeMatcher, matchRequest, RequestView, type Precedence, type RequestMatcher } from './match.js';
-import type { CompiledRule, RouteMatchResult, RouteRequest, RouteTable, RouteTables } from './types.js';
+import type { CompiledRule, HeaderMutation, RouteMatchResult, RouteRequest, RouteTable, RouteTables } from './types.js';
 import type { RoutesContext, VirtualServiceCompiler, VirtualServiceRoutes } from './route-sources.js';
 
 export type { RoutesContext, VirtualServiceCompiler, VirtualServiceRoutes } from './route-sources.js';
@@ -338,21 +338,54 @@ export const NO_ROUTE_TABLES: RouteTables = new Tables(new Map());
 
 function describeAction(rule: CompiledRule): unknown {
   const a = rule.action;
+  const filters = describeFilters(rule.requestHeaders, rule.responseHeaders);
   switch (a.kind) {
     case 'redirect':
-      return { redirect: { ...a } };
+      return { redirect: { ...a }, ...filters };
     case 'direct':
-      return { direct: { status: a.status } };
+      return { direct: { status: a.status }, ...filters };
     case 'forward':
       return {
-        forward: a.backends.map((b) => ({ cluster: b.cluster, weight: b.weight, ...(b.target === undefined ? { missing: b.missingReason } : {}) })),
+        forward: a.backends.map((b) => ({
+          cluster: b.cluster,
+          weight: b.weight,
+          ...(b.target === undefined ? { missing: b.missingReason } : {}),
+          ...(b.subset !== undefined ? { subset: b.subset } : {}),
+          ...describeFilters(b.requestHeaders, b.responseHeaders),
+        })),
         ...(a.urlRewrite ? { urlRewrite: a.urlRewrite } : {}),
+        ...(a.regexRewrite ? { regexRewrite: true } : {}),
         ...(a.timeoutMs !== undefined ? { timeoutMs: a.timeoutMs } : {}),
         ...(a.backendTimeoutMs !== undefined ? { backendTimeoutMs: a.backendTimeoutMs } : {}),
         retries: a.retry.retries,
+        retryPolicy: {
+          retries: a.retry.retries,
+          retryOn: [...a.retry.retryOn],
+          ...(a.retry.statusCodes.size > 0 ? { statusCodes: [...a.retry.statusCodes] } : {}),
+          ...(a.retry.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: a.retry.perTryTimeoutMs } : {}),
+          backoffBaseMs: a.retry.backoffBaseMs,
+        },
         ...(a.mirrors.length > 0 ? { mirrors: a.mirrors.map((m) => ({ cluster: m.cluster, percent: m.percent })) } : {}),
+        ...(a.fault !== undefined ? { fault: a.fault } : {}),
+        ...(a.cors !== undefined ? { cors: { allowMethods: a.cors.allowMethods, allowHeaders: a.cors.allowHeaders } } : {}),
+        ...filters,
       };
   }
+}
+
+/** Header filters as `{ requestHeaders: { set, add, remove } }`, leaving out empty ones (for admin views). */
+function describeFilters(request: HeaderMutation | undefined, response: HeaderMutation | undefined): Record<string, unknown> {
+  const one = (m: HeaderMutation | undefined): Record<string, unknown> | undefined => {
+    if (m === undefined || (m.set.length === 0 && m.add.length === 0 && m.remove.length === 0)) return undefined;
+    return {
+      ...(m.set.length > 0 ? { set: Object.fromEntries(m.set) } : {}),
+      ...(m.add.length > 0 ? { add: Object.fromEntries(m.add) } : {}),
+      ...(m.remove.length > 0 ? { remove: m.remove } : {}),
+    };
+  };
+  const req = one(request);
+  const res = one(response);
+  return { ...(req !== undefined ? { requestHeaders: req } : {}), ...(res !== undefined ? { responseHeaders: res } : {}) };
 }
 
 /** The Service's own catch-all route (what applies with no route attached), with Istio's default retries. */

@@ -28,6 +28,27 @@ export interface ReloadResult {
   problems: ConfigProblem[];
 }
 
+/** The last configuration refused, kept for `/config_dump` and the dashboard. */
+export interface RejectedAttempt {
+  at: Date;
+  /** The errors (and warnings) that refused it. */
+  problems: ConfigProblem[];
+}
+
+/** Reload bookkeeping: what is served, since when, and what was refused last. */
+export interface ReloadStatus {
+  /** Version of the snapshot being served (0 before the first load). */
+  version: number;
+  /** When the served snapshot was compiled (undefined before the first load). */
+  loadedAt: Date | undefined;
+  accepted: number;
+  rejected: number;
+  /** The most recent refused configuration, if any since start. */
+  lastRejected: RejectedAttempt | undefined;
+  /** True when the last attempt was refused: the waypoint serves an older configuration. */
+  servingOlder: boolean;
+}
+
 export type SnapshotStoreEvents = {
   /** A new snapshot is current. */
   snapshot: [snapshot: ConfigSnapshot];
@@ -42,6 +63,10 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
   /** Compiles run one at a time, in the order the states arrived. */
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #accepted = 0;
+  #rejected = 0;
+  #lastRejected: RejectedAttempt | undefined;
+  #lastFailed = false;
 
   constructor(opts: SnapshotStoreOptions) {
     super();
@@ -55,6 +80,25 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
     return this.#current;
   }
 
+  /** Reload bookkeeping (counts, the last refused attempt). */
+  get status(): ReloadStatus {
+    return {
+      version: this.#current.version,
+      loadedAt: this.#accepted === 0 ? undefined : this.#current.loadedAt,
+      accepted: this.#accepted,
+      rejected: this.#rejected,
+      lastRejected: this.#lastRejected,
+      servingOlder: this.#lastFailed,
+    };
+  }
+
+  #refused(problems: ConfigProblem[]): void {
+    this.#rejected++;
+    this.#lastFailed = true;
+    this.#lastRejected = { at: new Date(), problems };
+    this.emit('rejected', problems);
+  }
+
   /** Reads the source now and compiles what it holds; swaps it in unless it has errors. */
   reload(): Promise<ReloadResult> {
     return this.#enqueue(() => this.source.read());
@@ -65,7 +109,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
     if (this.#closed) return;
     await this.source.start({
       change: (state) => void this.#enqueue(() => Promise.resolve(state)),
-      error: (err) => this.emit('rejected', [{ severity: 'error', file: this.source.description, message: err.message }]),
+      error: (err) => this.#refused([{ severity: 'error', file: this.source.description, message: err.message }]),
     });
   }
 
@@ -102,9 +146,11 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
       }
     }
     if (snapshot === undefined) {
-      this.emit('rejected', problems);
+      this.#refused(problems);
       return { ok: false, snapshot: this.#current, problems };
     }
+    this.#accepted++;
+    this.#lastFailed = false;
     this.#current = snapshot;
     this.emit('snapshot', snapshot);
     return { ok: true, snapshot, problems };
