@@ -13,7 +13,7 @@ import { sourceOf } from '../../../../src/l7/listener/source.js';
 import type { TunnelContext } from '../../../../src/l7/tunnel.js';
 import { loadResourcesFromText } from '../../../../src/config/load.js';
 import { compileSnapshot } from '../../../../src/snapshot/compile.js';
-import { MESH, MULTI, PODS, RATINGS, REVIEWS, seededRandom } from '../../../helpers/istio-mesh.js';
+import { BOOKINFO, MULTI, RATINGS, REVIEWS, seededRandom } from '../../../helpers/istio-mesh.js';
 
 const ROUTES = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -105,7 +105,7 @@ spec:
 
 /** The bookinfo mesh with the routes above, its waypoint taking Service and workload traffic. */
 function compileMesh(): ConfigSnapshot {
-  const text = [MESH.replace('istio.io/waypoint-for: service', 'istio.io/waypoint-for: all'), PODS, ROUTES].join('---\n');
+  const text = [BOOKINFO.replace('istio.io/waypoint-for: service', 'istio.io/waypoint-for: all'), ROUTES].join('---\n');
   const loaded = loadResourcesFromText([{ file: 'mesh.yaml', text }]);
   const errors = loaded.problems.filter((p) => p.severity === 'error');
   if (errors.length > 0) throw new Error(`fixture does not load: ${errors.map((e) => e.message).join('; ')}`);
