@@ -128,3 +128,18 @@ describe('Backoff', () => {
     expect(b.next()).toBe(1200);
   });
 });
+
+describe('deploy/gateway.yaml', () => {
+  it('a waypoint Gateway whose parametersRef names the ConfigMap that swaps the istio-proxy image', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { parseAllDocuments, parse } = await import('yaml');
+    const docs = parseAllDocuments(await readFile('deploy/gateway.yaml', 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    const gateway = docs.find((d) => d['kind'] === 'Gateway');
+    const configMap = docs.find((d) => d['kind'] === 'ConfigMap');
+    expect(gateway?.['spec']?.['gatewayClassName']).toBe('istio-waypoint');
+    expect(gateway?.['spec']?.['infrastructure']?.['parametersRef']).toEqual({ group: '', kind: 'ConfigMap', name: configMap?.['metadata']?.['name'] });
+    expect(configMap?.['metadata']?.['namespace']).toBe(gateway?.['metadata']?.['namespace']);
+    const patch = parse(String(configMap?.['data']?.['deployment'])) as Record<string, any>;
+    expect(patch['spec']['template']['spec']['containers']).toEqual([{ name: 'istio-proxy', image: expect.stringMatching(/ts-waypoint:/) }]);
+  });
+});
