@@ -135,6 +135,8 @@ interface CompiledWorkloads {
   list: WorkloadInfo[];
   /** Pods and WorkloadEntries by namespace: what Service selectors pick from. */
   selectableByNamespace: Map<string, WorkloadInfo[]>;
+  /** The same, by `namespace`, then `key=value` of each label: a selector's candidates. */
+  selectableByLabel: Map<string, Map<string, WorkloadInfo[]>>;
   byIp: Map<string, WorkloadInfo>;
   bound: Map<string, WorkloadInfo>;
 }
@@ -211,13 +213,22 @@ function compileWorkloads(
 
   const list = built.map((b) => b.workload.info);
   const selectableByNamespace = new Map<string, WorkloadInfo[]>();
+  const selectableByLabel = new Map<string, Map<string, WorkloadInfo[]>>();
   for (const w of list) {
     if (w.kind === 'EndpointSlice') continue;
     const inNs = selectableByNamespace.get(w.namespace) ?? [];
     inNs.push(w);
     selectableByNamespace.set(w.namespace, inNs);
+    let byLabel = selectableByLabel.get(w.namespace);
+    if (byLabel === undefined) selectableByLabel.set(w.namespace, (byLabel = new Map()));
+    for (const [k, v] of Object.entries(w.labels)) {
+      const key = `${k}=${v}`;
+      const same = byLabel.get(key);
+      if (same === undefined) byLabel.set(key, [w]);
+      else same.push(w);
+    }
   }
-  return { list, selectableByNamespace, byIp, bound };
+  return { list, selectableByNamespace, selectableByLabel, byIp, bound };
 }
 
 /** Lower wins an IP: ready before not ready, then Pod, WorkloadEntry, EndpointSlice. */
@@ -337,10 +348,7 @@ function serviceEndpointSource(
   problems: ConfigProblem[],
 ): EndpointSource {
   const slices = slicesByService.get(`${resource.namespace}/${resource.name}`) ?? [];
-  const selected =
-    selector === undefined
-      ? []
-      : (workloads.selectableByNamespace.get(resource.namespace) ?? []).filter((w) => matchesSelectorMap(selector, w.labels));
+  const selected = selector === undefined ? [] : selectWorkloads(workloads, resource.namespace, selector);
   const useSlices = slices.length > 0;
   if (svc.spec.type !== 'ExternalName' && selected.length === 0 && slices.length === 0) {
     problems.push({
@@ -357,6 +365,23 @@ function serviceEndpointSource(
   const source = (port: ServiceInfo['ports'][number]): Endpoint[] =>
     useSlices ? [...sliceEndpoints(port, slices, workloads.byIp), ...selectorEndpoints(port, entries)] : selectorEndpoints(port, selected);
   return Object.assign(source, { selectedCount: selected.length });
+}
+
+/**
+ * The Pods and WorkloadEntries of `namespace` a (non-empty) Service selector matches, in model
+ * order: the candidates are those carrying the selector's rarest `key=value`, so a namespace of
+ * thousands of Pods is not scanned once per Service.
+ */
+function selectWorkloads(workloads: CompiledWorkloads, namespace: string, selector: Readonly<Record<string, string>>): WorkloadInfo[] {
+  const byLabel = workloads.selectableByLabel.get(namespace);
+  if (byLabel === undefined) return [];
+  let candidates: WorkloadInfo[] | undefined;
+  for (const [k, v] of Object.entries(selector)) {
+    const list = byLabel.get(`${k}=${v}`);
+    if (list === undefined) return [];
+    if (candidates === undefined || list.length < candidates.length) candidates = list;
+  }
+  return (candidates ?? workloads.selectableByNamespace.get(namespace) ?? []).filter((w) => matchesSelectorMap(selector, w.labels));
 }
 
 function specPortIndex(svc: ServiceResource, port: number): number {
