@@ -130,16 +130,18 @@ describe('Backoff', () => {
 });
 
 describe('deploy/gateway.yaml', () => {
+  const at = (o: unknown, ...keys: string[]): unknown => keys.reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined), o);
+
   it('a waypoint Gateway whose parametersRef names the ConfigMap that swaps the istio-proxy image', async () => {
     const { readFile } = await import('node:fs/promises');
     const { parseAllDocuments, parse } = await import('yaml');
-    const docs = parseAllDocuments(await readFile('deploy/gateway.yaml', 'utf8')).map((d) => d.toJS() as Record<string, any>);
-    const gateway = docs.find((d) => d['kind'] === 'Gateway');
-    const configMap = docs.find((d) => d['kind'] === 'ConfigMap');
-    expect(gateway?.['spec']?.['gatewayClassName']).toBe('istio-waypoint');
-    expect(gateway?.['spec']?.['infrastructure']?.['parametersRef']).toEqual({ group: '', kind: 'ConfigMap', name: configMap?.['metadata']?.['name'] });
-    expect(configMap?.['metadata']?.['namespace']).toBe(gateway?.['metadata']?.['namespace']);
-    const patch = parse(String(configMap?.['data']?.['deployment'])) as Record<string, any>;
-    expect(patch['spec']['template']['spec']['containers']).toEqual([{ name: 'istio-proxy', image: expect.stringMatching(/ts-waypoint:/) }]);
+    const docs: unknown[] = parseAllDocuments(await readFile('deploy/gateway.yaml', 'utf8')).map((d) => d.toJS() as unknown);
+    const gateway = docs.find((d) => at(d, 'kind') === 'Gateway');
+    const configMap = docs.find((d) => at(d, 'kind') === 'ConfigMap');
+    expect(at(gateway, 'spec', 'gatewayClassName')).toBe('istio-waypoint');
+    expect(at(gateway, 'spec', 'infrastructure', 'parametersRef')).toEqual({ group: '', kind: 'ConfigMap', name: at(configMap, 'metadata', 'name') });
+    expect(at(configMap, 'metadata', 'namespace')).toBe(at(gateway, 'metadata', 'namespace'));
+    const patch: unknown = parse(String(at(configMap, 'data', 'deployment')));
+    expect(at(patch, 'spec', 'template', 'spec', 'containers')).toEqual([{ name: 'istio-proxy', image: expect.stringMatching(/ts-waypoint:/) }]);
   });
 });
