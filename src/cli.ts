@@ -66,6 +66,7 @@ const runCmd = program
   .description('serve as a waypoint (with no --config and no --certs: the built-in example mesh with development certificates)')
   .addOption(new Option('--config <path>', 'configuration file or directory; repeatable (env: comma-separated)').argParser(collect).env('WAYPOINT_CONFIG'))
   .addOption(new Option('--certs <dir>', 'certificate directory: cert-chain.pem, key.pem, root-cert.pem').env('WAYPOINT_CERTS'))
+  .addOption(new Option('--kubeconfig <file>', 'the Kubernetes API as the configuration source (env also KUBECONFIG; in a pod without --config: in-cluster credentials)').env('WAYPOINT_KUBECONFIG'))
   .addOption(new Option('--namespace <ns>', "this waypoint's namespace (default: the istio-waypoint Gateway in the config)").env('WAYPOINT_NAMESPACE'))
   .addOption(new Option('--name <name>', "this waypoint's Gateway name").env('WAYPOINT_NAME'))
   .addOption(trustDomain())
@@ -85,14 +86,18 @@ for (const l of LIMIT_FLAGS) {
 runCmd
   .addOption(new Option('--stats-interval-ms <ms>', 'log a "stats" line (memory, handles, sessions, streams) this often; 0: never').env('WAYPOINT_STATS_INTERVAL_MS').argParser(intArg(0, 86_400_000)).default(0))
   .addOption(logLevel())
-  .action(async (o: { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
+  .action(async (o: { config?: string[]; certs?: string; kubeconfig?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
     const { runCommand } = await import('./commands/run.js');
     const limits: Partial<WaypointLimits> = {};
     for (const l of LIMIT_FLAGS) limits[l.key] = o[l.key];
     // A boolean flag from the environment is on whenever the variable is set; honour "false"/"0".
     const fromEnv = runCmd.getOptionValueSource('adminAllowRemote') === 'env';
     const adminAllowRemote = o.adminAllowRemote === true && !(fromEnv && /^(0|false|no|off)?$/i.test(process.env.WAYPOINT_ADMIN_ALLOW_REMOTE ?? ''));
-    await runCommand({ ...o, adminAllowRemote, config: configPaths(o.config), limits }, createLogger(o.logLevel));
+    const config = configPaths(o.config);
+    // The generic KUBECONFIG (first file of its list) counts only when no --config is given.
+    const envKubeconfig = config.length === 0 ? process.env.KUBECONFIG?.split(':')[0] : undefined;
+    const kubeconfig = o.kubeconfig ?? (envKubeconfig !== '' ? envKubeconfig : undefined);
+    await runCommand({ ...o, adminAllowRemote, config, kubeconfig, limits }, createLogger(o.logLevel));
   });
 
 const certs = program.command('certs').description('mesh CA and workload certificates in Istio\'s layout');

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { FileConfigSource } from './config/file-source.js';
 import type { ConfigSource } from './config/source.js';
 import { SnapshotStore } from './snapshot/store.js';
@@ -26,6 +27,10 @@ export interface WaypointOptions {
   configPaths: string[];
   /** Where the configuration comes from; default: the files at `configPaths`. */
   source?: ConfigSource | undefined;
+  /** An AuthorizationPolicy that cannot be compiled denies at its targets (Kubernetes source). */
+  failClosedPolicies?: boolean | undefined;
+  /** Called once with the metrics registry, for metrics owned elsewhere (the source's counters). */
+  registerMetrics?: ((registry: Registry) => void) | undefined;
   tls: TlsSource;
   logger: Logger;
   namespace?: string | undefined;
@@ -166,12 +171,14 @@ export class Waypoint {
       trustDomain: opts.trustDomain,
       clusterId: opts.clusterId,
       rootNamespace: opts.rootNamespace,
+      failClosedPolicies: opts.failClosedPolicies,
     });
     const first = await store.reload();
     if (!first.ok) {
       throw Object.assign(new Error('configuration has errors'), { problems: first.problems });
     }
     const wp = new Waypoint(opts, store);
+    opts.registerMetrics?.(wp.admin.registry);
     const log = opts.logger;
     for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
     wp.ops.reload('success', first.snapshot.loadedAt);
@@ -198,6 +205,18 @@ export class Waypoint {
       wp.clusters.retain(wp.clusters.names().filter((n) => live.has(n.replace(/\|(http|tcp)\/[^|]*\|/, '|$1|'))));
     });
     store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
+    // A policy that cannot be compiled (failClosedPolicies) is logged once, by name, until fixed.
+    let failedClosed = new Set<string>();
+    store.on('snapshot', (s) => {
+      const now = new Set<string>();
+      for (const p of s.policies?.all ?? []) {
+        if (p.failedClosed === undefined) continue;
+        const key = `${p.id}\n${p.failedClosed}`;
+        now.add(key);
+        if (!failedClosed.has(key)) log.error({ policy: p.id, reason: p.failedClosed, targets: p.targets }, 'AuthorizationPolicy cannot be compiled: its targets deny every request until it is fixed');
+      }
+      failedClosed = now;
+    });
     store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));
     opts.tls.on('rejected', (err: Error) => log.error({ err: err.message }, 'certificate reload failed; keeping the current certificate'));
     try {

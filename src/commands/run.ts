@@ -9,9 +9,13 @@ import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
 import { runPrimary, runWorker } from './workers.js';
 import { installSafetyNet } from './safety-net.js';
 import type { WaypointLimits } from '../config/limits.js';
+import type { Registry } from 'prom-client';
+import type { KubernetesConfigSource } from '../config/kube/source.js';
 
 export interface RunFlags {
   config: string[];
+  /** A kubeconfig file: the Kubernetes API is the configuration source. */
+  kubeconfig?: string | undefined;
   certs?: string | undefined;
   namespace?: string | undefined;
   name?: string | undefined;
@@ -36,8 +40,12 @@ export interface RunFlags {
 /** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
 export async function runCommand(flags: RunFlags, logger: Logger): Promise<void> {
   installSafetyNet(logger);
-  const example = flags.config.length === 0 && flags.certs === undefined;
-  if (!example && flags.config.length === 0) throw new Error('--certs was given without --config; give both, or neither to serve the built-in example');
+  const kube = kubernetesMode(flags);
+  if (kube !== undefined && flags.config.length > 0) throw new Error('--config and --kubeconfig were both given; the configuration comes from one source');
+  if (kube !== undefined && flags.certs === undefined) throw new Error('Kubernetes mode needs --certs (the certificate directory) for now');
+  if (kube !== undefined && flags.workers > 1) throw new Error('--workers > 1 is not supported with the Kubernetes API as the source');
+  const example = kube === undefined && flags.config.length === 0 && flags.certs === undefined;
+  if (!example && kube === undefined && flags.config.length === 0) throw new Error('--certs was given without --config; give both, or neither to serve the built-in example');
   if (!example && flags.certs === undefined) throw new Error('--config was given without --certs; give the directory holding cert-chain.pem, key.pem and root-cert.pem');
 
   let certDir = flags.certs;
@@ -92,7 +100,13 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
   }
   let waypoint: Waypoint;
   try {
-    waypoint = await Waypoint.start({ ...base, tls: await TlsSource.fromDir(certDir as string), logger });
+    const source = kube === undefined ? undefined : await kubernetesSource(kube, logger);
+    waypoint = await Waypoint.start({
+      ...base,
+      tls: await TlsSource.fromDir(certDir as string),
+      logger,
+      ...(source !== undefined ? { source, failClosedPolicies: true, registerMetrics: (r: Registry) => source.registerMetrics(r) } : {}),
+    });
   } catch (err) {
     printProblems(err);
     throw err;
@@ -119,6 +133,25 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/**
+ * The Kubernetes API is the source with `--kubeconfig` (or `KUBECONFIG`), or in a pod
+ * (`KUBERNETES_SERVICE_HOST` set) when no `--config` is given: the kubeconfig file, or `in-cluster`.
+ */
+function kubernetesMode(flags: RunFlags): string | undefined {
+  if (flags.kubeconfig !== undefined && flags.kubeconfig !== '') return flags.kubeconfig;
+  if (flags.config.length === 0 && process.env.KUBERNETES_SERVICE_HOST !== undefined && process.env.KUBERNETES_SERVICE_HOST !== '') return IN_CLUSTER;
+  return undefined;
+}
+
+const IN_CLUSTER = 'in-cluster';
+
+async function kubernetesSource(kube: string, logger: Logger): Promise<KubernetesConfigSource> {
+  const { KubeApiClient } = await import('../config/kube/api-client.js');
+  const { KubernetesConfigSource } = await import('../config/kube/source.js');
+  const client = kube === IN_CLUSTER ? KubeApiClient.inCluster() : KubeApiClient.fromFile(kube);
+  return new KubernetesConfigSource({ client, logger });
 }
 
 function printProblems(err: unknown): void {

@@ -25,6 +25,8 @@ export const KINDS: ReadonlyMap<string, KindInfo> = new Map<string, KindInfo>([
   ['EndpointSlice', { groups: ['discovery.k8s.io'], namespaced: true, core: true }],
   ['WorkloadEntry', { groups: ISTIO_NETWORKING, namespaced: true, core: true }],
   ['Gateway', { groups: GATEWAY_API, namespaced: true, core: true }],
+  ['GatewayClass', { groups: GATEWAY_API, namespaced: false, core: true }],
+  ['ReferenceGrant', { groups: GATEWAY_API, namespaced: true, core: false }],
   ['HTTPRoute', { groups: GATEWAY_API, namespaced: true, core: false }],
   ['GRPCRoute', { groups: GATEWAY_API, namespaced: true, core: false }],
   ['ServiceEntry', { groups: ISTIO_NETWORKING, namespaced: true, core: false }],

@@ -6,7 +6,7 @@
  */
 import { hostPortKey, vipKey } from './address.js';
 import { decideBinding, isBindingMisconfigured, namespaceMeta, type NamespaceMeta, type WaypointPolicy } from './binding.js';
-import { parseKind, type CoreKind, type KindSchemas, type ServiceResource } from './schemas.js';
+import { parseKind, type CoreKind, type KindSchemas, type ParseOutcome, type ServiceResource } from './schemas.js';
 import { matchesSelectorMap } from './selector.js';
 import { selectorEndpoints, serviceHostname, servicePorts, serviceVips, sliceEndpoints, type ParsedSlice } from './services.js';
 import type { ConfigProblem, Endpoint, LoadedResource, MeshModel, ServiceInfo, VipBinding, WaypointIdentity, WorkloadInfo } from './types.js';
@@ -40,7 +40,7 @@ export function buildMeshModel(resources: readonly LoadedResource[], opts: Model
 
   const selection = selectWaypoint(parsed.Gateway, opts);
   problems.push(...selection.problems);
-  const { policy, problems: policyProblems } = waypointPolicyFor(selection.namespace, selection.name, selection.gateway);
+  const { policy, problems: policyProblems } = waypointPolicyFor(selection.namespace, selection.name, selection.gateway, parsed.GatewayClass);
   problems.push(...policyProblems);
 
   const workloads = compileWorkloads(parsed, opts.trustDomain, policy, namespaceOf, problems);
@@ -77,10 +77,24 @@ type ParsedResources = { [K in CoreKind]: Parsed<K>[] };
 
 // ---- parsing -----------------------------------------------------------------------------------
 
+/**
+ * Parse results by document. Resources are frozen and a source that follows changes (the
+ * Kubernetes API) hands the same documents to every compile, so each is parsed once.
+ */
+const parseCache = new WeakMap<object, ParseOutcome<unknown>>();
+
+function parseCached<K extends CoreKind>(kind: K, raw: LoadedResource['raw']): ParseOutcome<KindSchemas[K]> {
+  const cached = Object.isFrozen(raw) ? parseCache.get(raw) : undefined;
+  if (cached !== undefined) return cached as ParseOutcome<KindSchemas[K]>;
+  const outcome = parseKind(kind, raw);
+  if (Object.isFrozen(raw)) parseCache.set(raw, outcome);
+  return outcome;
+}
+
 function parseResources(resources: readonly LoadedResource[], problems: ConfigProblem[]): ParsedResources {
-  const out: ParsedResources = { Namespace: [], Service: [], Pod: [], WorkloadEntry: [], EndpointSlice: [], Gateway: [] };
+  const out: ParsedResources = { Namespace: [], Service: [], Pod: [], WorkloadEntry: [], EndpointSlice: [], Gateway: [], GatewayClass: [] };
   const add = <K extends CoreKind>(kind: K, resource: LoadedResource): void => {
-    const outcome = parseKind(kind, resource.raw);
+    const outcome = parseCached(kind, resource.raw);
     if (outcome.ok) {
       out[kind].push({ resource, value: outcome.value });
       return;
@@ -105,6 +119,7 @@ function parseResources(resources: readonly LoadedResource[], problems: ConfigPr
       case 'WorkloadEntry':
       case 'EndpointSlice':
       case 'Gateway':
+      case 'GatewayClass':
         add(r.kind, r);
         break;
       default:
@@ -120,6 +135,8 @@ interface CompiledWorkloads {
   list: WorkloadInfo[];
   /** Pods and WorkloadEntries by namespace: what Service selectors pick from. */
   selectableByNamespace: Map<string, WorkloadInfo[]>;
+  /** The same, by `namespace`, then `key=value` of each label: a selector's candidates. */
+  selectableByLabel: Map<string, Map<string, WorkloadInfo[]>>;
   byIp: Map<string, WorkloadInfo>;
   bound: Map<string, WorkloadInfo>;
 }
@@ -196,13 +213,22 @@ function compileWorkloads(
 
   const list = built.map((b) => b.workload.info);
   const selectableByNamespace = new Map<string, WorkloadInfo[]>();
+  const selectableByLabel = new Map<string, Map<string, WorkloadInfo[]>>();
   for (const w of list) {
     if (w.kind === 'EndpointSlice') continue;
     const inNs = selectableByNamespace.get(w.namespace) ?? [];
     inNs.push(w);
     selectableByNamespace.set(w.namespace, inNs);
+    let byLabel = selectableByLabel.get(w.namespace);
+    if (byLabel === undefined) selectableByLabel.set(w.namespace, (byLabel = new Map()));
+    for (const [k, v] of Object.entries(w.labels)) {
+      const key = `${k}=${v}`;
+      const same = byLabel.get(key);
+      if (same === undefined) byLabel.set(key, [w]);
+      else same.push(w);
+    }
   }
-  return { list, selectableByNamespace, byIp, bound };
+  return { list, selectableByNamespace, selectableByLabel, byIp, bound };
 }
 
 /** Lower wins an IP: ready before not ready, then Pod, WorkloadEntry, EndpointSlice. */
@@ -309,9 +335,9 @@ function compileServices(
 type EndpointSource = ((port: ServiceInfo['ports'][number]) => Endpoint[]) & { selectedCount: number };
 
 /**
- * Where a Service's endpoints come from: the selected Pods/WorkloadEntries; else (no selector, or a
- * selector that matches nothing in the configuration) its EndpointSlices. Warns when neither
- * yields anything.
+ * Where a Service's endpoints come from: its EndpointSlices when it has any (the cluster's own
+ * account, with readiness), plus the WorkloadEntries its selector picks (slices never list them);
+ * else the Pods and WorkloadEntries its selector picks. Warns when neither yields anything.
  */
 function serviceEndpointSource(
   resource: LoadedResource,
@@ -322,11 +348,8 @@ function serviceEndpointSource(
   problems: ConfigProblem[],
 ): EndpointSource {
   const slices = slicesByService.get(`${resource.namespace}/${resource.name}`) ?? [];
-  const selected =
-    selector === undefined
-      ? []
-      : (workloads.selectableByNamespace.get(resource.namespace) ?? []).filter((w) => matchesSelectorMap(selector, w.labels));
-  const useSlices = selected.length === 0 && slices.length > 0;
+  const selected = selector === undefined ? [] : selectWorkloads(workloads, resource.namespace, selector);
+  const useSlices = slices.length > 0;
   if (svc.spec.type !== 'ExternalName' && selected.length === 0 && slices.length === 0) {
     problems.push({
       severity: 'warning',
@@ -338,9 +361,27 @@ function serviceEndpointSource(
           : `has no selector and no EndpointSlice labelled ${SERVICE_NAME_LABEL}=${resource.name}; it has no endpoints`,
     });
   }
+  const entries = useSlices ? selected.filter((w) => w.kind === 'WorkloadEntry') : selected;
   const source = (port: ServiceInfo['ports'][number]): Endpoint[] =>
-    useSlices ? sliceEndpoints(port, slices, workloads.byIp) : selectorEndpoints(port, selected);
+    useSlices ? [...sliceEndpoints(port, slices, workloads.byIp), ...selectorEndpoints(port, entries)] : selectorEndpoints(port, selected);
   return Object.assign(source, { selectedCount: selected.length });
+}
+
+/**
+ * The Pods and WorkloadEntries of `namespace` a (non-empty) Service selector matches, in model
+ * order: the candidates are those carrying the selector's rarest `key=value`, so a namespace of
+ * thousands of Pods is not scanned once per Service.
+ */
+function selectWorkloads(workloads: CompiledWorkloads, namespace: string, selector: Readonly<Record<string, string>>): WorkloadInfo[] {
+  const byLabel = workloads.selectableByLabel.get(namespace);
+  if (byLabel === undefined) return [];
+  let candidates: WorkloadInfo[] | undefined;
+  for (const [k, v] of Object.entries(selector)) {
+    const list = byLabel.get(`${k}=${v}`);
+    if (list === undefined) return [];
+    if (candidates === undefined || list.length < candidates.length) candidates = list;
+  }
+  return (candidates ?? workloads.selectableByNamespace.get(namespace) ?? []).filter((w) => matchesSelectorMap(selector, w.labels));
 }
 
 function specPortIndex(svc: ServiceResource, port: number): number {

@@ -225,6 +225,13 @@ export const gatewaySchema = resourceSchema.extend({
   }),
 });
 
+// ---- GatewayClass ---------------------------------------------------------------------------------
+
+/** Read for its `istio.io/waypoint-for` label, the default of its Gateways (`waypoint.ts`). */
+export const gatewayClassSchema = resourceSchema.extend({
+  spec: z.looseObject({ controllerName: z.string().min(1) }),
+});
+
 export type NamespaceResource = z.infer<typeof namespaceSchema>;
 export type ServiceResource = z.infer<typeof serviceSchema>;
 export type ServicePortResource = z.infer<typeof servicePort>;
@@ -232,6 +239,7 @@ export type PodResource = z.infer<typeof podSchema>;
 export type WorkloadEntryResource = z.infer<typeof workloadEntrySchema>;
 export type EndpointSliceResource = z.infer<typeof endpointSliceSchema>;
 export type GatewayResource = z.infer<typeof gatewaySchema>;
+export type GatewayClassResource = z.infer<typeof gatewayClassSchema>;
 export type ListenerResource = z.infer<typeof listener>;
 
 // ---- validation entry points ----------------------------------------------------------------------
@@ -243,6 +251,7 @@ export interface KindSchemas {
   WorkloadEntry: WorkloadEntryResource;
   EndpointSlice: EndpointSliceResource;
   Gateway: GatewayResource;
+  GatewayClass: GatewayClassResource;
 }
 
 export type CoreKind = keyof KindSchemas;
@@ -254,6 +263,7 @@ const SCHEMAS: { [K in CoreKind]: z.ZodType<KindSchemas[K]> } = {
   WorkloadEntry: workloadEntrySchema,
   EndpointSlice: endpointSliceSchema,
   Gateway: gatewaySchema,
+  GatewayClass: gatewayClassSchema,
 };
 
 export function isCoreKind(kind: string): kind is CoreKind {

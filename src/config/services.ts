@@ -8,6 +8,7 @@ import { canonicalIp } from './address.js';
 import { resolvePortProtocol } from './protocol.js';
 import type { EndpointSliceResource, ServiceResource } from './schemas.js';
 import type { Endpoint, LoadedResource, ServicePortInfo, WorkloadInfo } from './types.js';
+import { isEndpointReady } from './workloads.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
 
@@ -61,7 +62,10 @@ export function selectorEndpoints(port: ServicePortInfo, workloads: readonly Wor
   return dedupe(out);
 }
 
-/** Endpoints of `port` from EndpointSlices, matching the slice port by the service port's name. */
+/**
+ * Endpoints of `port` from EndpointSlices, matching the slice port by the service port's name. An
+ * endpoint is ready when its conditions say so (`isEndpointReady`) and its Pod, if known, is.
+ */
 export function sliceEndpoints(
   port: ServicePortInfo,
   slices: readonly ParsedSlice[],
@@ -76,7 +80,10 @@ export function sliceEndpoints(
     for (const ep of slice.endpoints ?? []) {
       const ip = canonicalIp(ep.addresses[0] ?? '');
       if (ip === undefined) continue;
-      out.push({ ip, port: target, workload: workloadsByIp.get(ip), ready: ep.conditions?.ready ?? true });
+      const workload = workloadsByIp.get(ip);
+      // The slice's conditions, and the Pod's own Ready condition when the Pod is known.
+      const ready = isEndpointReady(ep.conditions) && (workload?.kind !== 'Pod' || workload.ready);
+      out.push({ ip, port: target, workload, ready });
     }
   }
   return dedupe(out);

@@ -3,7 +3,7 @@
  * the HBONE listener's `allowedRoutes`).
  */
 import { WAYPOINT_FOR_LABEL, type WaypointPolicy } from './binding.js';
-import type { GatewayResource } from './schemas.js';
+import type { GatewayClassResource, GatewayResource } from './schemas.js';
 import type { ConfigProblem, LoadedResource, WaypointFor } from './types.js';
 
 export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';
@@ -15,6 +15,11 @@ export const HBONE_LISTENER = { protocol: 'HBONE', port: 15008 } as const;
 export interface ParsedGateway {
   resource: LoadedResource;
   value: GatewayResource;
+}
+
+export interface ParsedGatewayClass {
+  resource: LoadedResource;
+  value: GatewayClassResource;
 }
 
 export interface WaypointSelection {
@@ -80,12 +85,14 @@ function isWaypointFor(v: string): v is WaypointFor {
 
 /**
  * The binding policy of waypoint `namespace/name`. Without a Gateway: `waypoint-for=service` and
- * `allowedRoutes` Same, `gatewayFound: false`.
+ * `allowedRoutes` Same, `gatewayFound: false`. The Gateway's `istio.io/waypoint-for` label wins;
+ * without it, its GatewayClass's label is the default (as istiod reads it); else `service`.
  */
 export function waypointPolicyFor(
   namespace: string,
   name: string,
   gateway: ParsedGateway | undefined,
+  gatewayClasses: readonly ParsedGatewayClass[] = [],
 ): { policy: WaypointPolicy; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   if (gateway === undefined) {
@@ -95,14 +102,21 @@ export function waypointPolicyFor(
     };
   }
   let waypointFor: WaypointFor = 'service';
-  const label = gateway.value.metadata.labels?.[WAYPOINT_FOR_LABEL];
+  const ownLabel = gateway.value.metadata.labels?.[WAYPOINT_FOR_LABEL];
+  const gatewayClass = gatewayClasses.find((c) => c.resource.name === gateway.value.spec.gatewayClassName);
+  const classLabel = gatewayClass?.value.metadata.labels?.[WAYPOINT_FOR_LABEL];
+  const label = ownLabel ?? classLabel;
+  const labelOwner =
+    ownLabel === undefined && gatewayClass !== undefined
+      ? { file: gatewayClass.resource.file, kind: 'GatewayClass', name: gatewayClass.resource.name }
+      : ident(gateway);
   if (label !== undefined) {
     if (isWaypointFor(label)) waypointFor = label;
     else {
       // Istio compares the value against service/workload/all, so anything else takes no traffic.
       waypointFor = 'none';
       problems.push({
-        ...ident(gateway),
+        ...labelOwner,
         severity: 'warning',
         field: `metadata.labels["${WAYPOINT_FOR_LABEL}"]`,
         message: `unknown value ${JSON.stringify(label)} (expected service, workload, all or none); the waypoint takes no traffic`,

@@ -59,12 +59,35 @@ export function canonicalRevision(labels: Labels): string {
   return labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels['version'] ?? 'latest';
 }
 
-/** A Pod is ready unless it has terminated or its Ready condition is "False". */
+/**
+ * A Pod is ready unless it has terminated, is being deleted, or its Ready condition is "False". A
+ * Pod without conditions counts as ready (hand-written configuration rarely has a status).
+ */
 export function isPodReady(pod: PodResource): boolean {
   const phase = pod.status?.phase;
   if (phase === 'Failed' || phase === 'Succeeded') return false;
+  const deleting = pod.metadata['deletionTimestamp'];
+  if (typeof deleting === 'string' && deleting !== '') return false;
   const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
   return ready?.status !== 'False';
+}
+
+/** The conditions of an EndpointSlice endpoint, as the API carries them (each may be absent). */
+export interface EndpointConditions {
+  ready?: boolean | null | undefined;
+  serving?: boolean | null | undefined;
+  terminating?: boolean | null | undefined;
+}
+
+/**
+ * Whether an EndpointSlice endpoint takes new requests. An absent `ready` means ready (the API's
+ * rule for unknown state); a terminating endpoint takes none, even while it is still `serving`
+ * (it only finishes what it has, as Istio drains such endpoints).
+ */
+export function isEndpointReady(conditions: EndpointConditions | null | undefined): boolean {
+  if (conditions === null || conditions === undefined) return true;
+  if (conditions.terminating === true) return false;
+  return conditions.ready !== false;
 }
 
 function uniqueIps(candidates: ReadonlyArray<string | null | undefined>): string[] {
@@ -76,36 +99,83 @@ function uniqueIps(candidates: ReadonlyArray<string | null | undefined>): string
   return out;
 }
 
+/** What a Pod or a WorkloadEntry says about its workload; `buildWorkload` derives the rest. */
+interface WorkloadFacts {
+  kind: 'Pod' | 'WorkloadEntry';
+  resource: LoadedResource;
+  /** Every IP, primary first; at least one. */
+  ips: string[];
+  /** The labels Service selectors match. */
+  labels: Labels;
+  /** The labels `istio.io/use-waypoint` is read from. */
+  bindingLabels: Labels;
+  serviceAccount: string;
+  workloadName: string;
+  ready: boolean;
+  namedPorts: ReadonlyMap<string, number>;
+}
+
+/** The one place a Pod's or WorkloadEntry's `WorkloadInfo` is put together. */
+function buildWorkload(f: WorkloadFacts, trustDomain: string): BuiltWorkload {
+  const r = f.resource;
+  const info: WorkloadInfo = {
+    uid: `${f.kind}/${r.namespace}/${r.name}`,
+    kind: f.kind,
+    name: r.name,
+    namespace: r.namespace,
+    ip: f.ips[0] as string,
+    labels: f.labels,
+    serviceAccount: f.serviceAccount,
+    identity: spiffeIdentity(trustDomain, r.namespace, f.serviceAccount),
+    workloadName: f.workloadName,
+    canonicalService: canonicalService(f.labels, f.workloadName),
+    canonicalRevision: canonicalRevision(f.labels),
+    ready: f.ready,
+    namedPorts: f.namedPorts,
+  };
+  return { info, ips: f.ips, bindingLabels: f.bindingLabels };
+}
+
+/**
+ * Built Pod workloads by document: a source that follows changes hands the same frozen documents
+ * to every compile, so the 10,000 Pods of a cluster are not rebuilt for each EndpointSlice change.
+ */
+const podCache = new WeakMap<object, { trustDomain: string; resource: LoadedResource; built: BuiltWorkload | undefined }>();
+
 /** A Pod's workload; undefined while the Pod has no IP. */
 export function podWorkload(r: LoadedResource, pod: PodResource, trustDomain: string): BuiltWorkload | undefined {
+  const cacheable = Object.isFrozen(r.raw);
+  const cached = cacheable ? podCache.get(r.raw) : undefined;
+  if (cached !== undefined && cached.trustDomain === trustDomain && cached.resource === r) return cached.built;
+  const built = buildPodWorkload(r, pod, trustDomain);
+  if (cacheable) podCache.set(r.raw, { trustDomain, resource: r, built });
+  return built;
+}
+
+function buildPodWorkload(r: LoadedResource, pod: PodResource, trustDomain: string): BuiltWorkload | undefined {
   const ips = uniqueIps([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)]);
-  const ip = ips[0];
-  if (ip === undefined) return undefined;
+  if (ips.length === 0) return undefined;
   const labels: Labels = Object.freeze({ ...pod.metadata.labels });
-  const serviceAccount = pod.spec?.serviceAccountName ?? pod.spec?.serviceAccount ?? 'default';
-  const workloadName = podWorkloadName(r.name, labels, pod.metadata.ownerReferences ?? []);
   const namedPorts = new Map<string, number>();
   for (const container of pod.spec?.containers ?? []) {
     for (const port of container.ports ?? []) {
       if (port.name && !namedPorts.has(port.name)) namedPorts.set(port.name, port.containerPort);
     }
   }
-  const info: WorkloadInfo = {
-    uid: `Pod/${r.namespace}/${r.name}`,
-    kind: 'Pod',
-    name: r.name,
-    namespace: r.namespace,
-    ip,
-    labels,
-    serviceAccount,
-    identity: spiffeIdentity(trustDomain, r.namespace, serviceAccount),
-    workloadName,
-    canonicalService: canonicalService(labels, workloadName),
-    canonicalRevision: canonicalRevision(labels),
-    ready: isPodReady(pod),
-    namedPorts,
-  };
-  return { info, ips, bindingLabels: labels };
+  return buildWorkload(
+    {
+      kind: 'Pod',
+      resource: r,
+      ips,
+      labels,
+      bindingLabels: labels,
+      serviceAccount: pod.spec?.serviceAccountName ?? pod.spec?.serviceAccount ?? 'default',
+      workloadName: podWorkloadName(r.name, labels, pod.metadata.ownerReferences ?? []),
+      ready: isPodReady(pod),
+      namedPorts,
+    },
+    trustDomain,
+  );
 }
 
 /**
@@ -117,24 +187,20 @@ export function workloadEntryWorkload(r: LoadedResource, we: WorkloadEntryResour
   const ip = canonicalIp(we.spec.address);
   if (ip === undefined) return undefined;
   const labels: Labels = Object.freeze({ ...we.metadata.labels, ...we.spec.labels });
-  const serviceAccount = we.spec.serviceAccount ?? 'default';
-  const workloadName = labels['service.istio.io/workload-name'] ?? r.name;
-  const info: WorkloadInfo = {
-    uid: `WorkloadEntry/${r.namespace}/${r.name}`,
-    kind: 'WorkloadEntry',
-    name: r.name,
-    namespace: r.namespace,
-    ip,
-    labels,
-    serviceAccount,
-    identity: spiffeIdentity(trustDomain, r.namespace, serviceAccount),
-    workloadName,
-    canonicalService: canonicalService(labels, workloadName),
-    canonicalRevision: canonicalRevision(labels),
-    ready: true,
-    namedPorts: new Map(Object.entries(we.spec.ports ?? {})),
-  };
-  return { info, ips: [ip], bindingLabels: Object.freeze({ ...we.metadata.labels }) };
+  return buildWorkload(
+    {
+      kind: 'WorkloadEntry',
+      resource: r,
+      ips: [ip],
+      labels,
+      bindingLabels: Object.freeze({ ...we.metadata.labels }),
+      serviceAccount: we.spec.serviceAccount ?? 'default',
+      workloadName: labels['service.istio.io/workload-name'] ?? r.name,
+      ready: true,
+      namedPorts: new Map(Object.entries(we.spec.ports ?? {})),
+    },
+    trustDomain,
+  );
 }
 
 /**
@@ -169,7 +235,7 @@ export function endpointSliceWorkloads(
       workloadName: name,
       canonicalService: serviceName ?? name,
       canonicalRevision: 'latest',
-      ready: ep.conditions?.ready ?? true,
+      ready: isEndpointReady(ep.conditions),
       namedPorts,
     };
     out.push({ info, ips: [ip], bindingLabels: labels });

@@ -94,6 +94,11 @@ export class CompiledPolicy {
     readonly attachment: PolicyAttachment,
     /** The targets as written (`Gateway waypoint`, `Service reviews`, ...). */
     readonly targets: readonly string[],
+    /**
+     * Set when the policy as written could not be compiled and this deny-all stands in for it
+     * (`compilePolicies` with `failClosed`): why, for logs and dumps.
+     */
+    readonly failedClosed?: string | undefined,
   ) {}
 
   get appliesSomewhere(): boolean {
@@ -183,6 +188,8 @@ export interface PolicyDump {
     provider?: string;
     rules: number;
     targets: string[];
+    /** Present when the policy could not be compiled and denies every request at its targets. */
+    failedClosed?: string;
     /** Where it applies here: `waypoint (Gateway)`, `Service default/reviews`, ... Empty: nowhere. */
     appliesTo: string[];
   }>;
@@ -254,6 +261,7 @@ export class CompiledPolicies {
         ...(p.provider !== undefined ? { provider: p.provider } : {}),
         rules: p.ruleCount,
         targets: [...p.targets],
+        ...(p.failedClosed !== undefined ? { failedClosed: p.failedClosed } : {}),
         appliesTo: [
           ...(p.attachment.waypoint !== undefined ? [`waypoint (${p.attachment.waypoint})`] : []),
           ...p.attachment.services.map((s) => `Service ${s}`),
@@ -282,9 +290,20 @@ interface ServiceEntryInfo {
   hosts: string[];
 }
 
+export interface CompilePoliciesOptions {
+  /**
+   * A policy that cannot be compiled is replaced by one that denies every request at its targets
+   * (when even its targets cannot be read: at every Service of its namespace bound to this
+   * waypoint), and its errors only skip it. Without this (files), such a policy is an error that
+   * rejects the whole configuration. Either way a broken policy never fails open.
+   */
+  failClosed?: boolean | undefined;
+}
+
 export function compilePolicies(
   resources: readonly LoadedResource[],
   ctx: PolicyContext,
+  opts: CompilePoliciesOptions = {},
 ): { policies: CompiledPolicies; problems: ConfigProblem[] } {
   if (ctx.rootNamespace === '') ctx = { ...ctx, rootNamespace: DEFAULT_ROOT_NAMESPACE };
   const problems: ConfigProblem[] = [];
@@ -304,8 +323,21 @@ export function compilePolicies(
   const compiled: CompiledPolicy[] = [];
   for (const r of resources) {
     if (!isSecurityKind(r, 'AuthorizationPolicy')) continue;
-    const p = compileOne(r, env, problems);
-    if (p !== undefined) compiled.push(p);
+    if (opts.failClosed !== true) {
+      const p = compileOne(r, env, problems);
+      if (p !== undefined) compiled.push(p);
+      continue;
+    }
+    const own: Problems = [];
+    const p = compileOne(r, env, own);
+    const errors = own.filter((q) => q.severity === 'error');
+    if (p !== undefined && errors.length === 0) {
+      compiled.push(p);
+      problems.push(...own);
+      continue;
+    }
+    problems.push(...errors.map((q) => ({ ...q, resourceSkipped: true })));
+    compiled.push(failClosedPolicy(r, errors, env, problems));
   }
   for (const r of resources) {
     if (isSecurityKind(r, 'RequestAuthentication')) checkRequestAuthentication(r, problems);
@@ -396,6 +428,84 @@ function compileOne(r: LoadedResource, env: CompileEnv, problems: Problems): Com
     tcp.filter((s): s is RuleVariant => !isDropped(s)),
     attachment,
     targets,
+  );
+}
+
+// ---- fail closed ---------------------------------------------------------------------------------
+
+const TARGET_KINDS: Readonly<Record<string, string>> = {
+  Gateway: GATEWAY_API_GROUP,
+  GatewayClass: GATEWAY_API_GROUP,
+  Service: 'core',
+  ServiceEntry: 'networking.istio.io',
+};
+
+/**
+ * The targets of a policy that failed to compile, when they can still be read: a problem in the
+ * targets (or in the document's shape) makes them unreadable, as does a target of a kind a
+ * waypoint does not know. `[]`: the policy has no targets (it applies nowhere at a waypoint).
+ */
+export function readableTargets(raw: Readonly<Record<string, unknown>>, errorFields: readonly string[]): TargetRef[] | undefined {
+  if (errorFields.some((f) => f === '' || f === 'spec' || f === 'metadata' || f.startsWith('spec.targetRef'))) return undefined;
+  const spec = raw['spec'];
+  if (spec === undefined || spec === null) return [];
+  if (typeof spec !== 'object' || Array.isArray(spec)) return undefined;
+  const s = spec as Record<string, unknown>;
+  const list = s['targetRefs'] ?? (s['targetRef'] !== undefined && s['targetRef'] !== null ? [s['targetRef']] : []);
+  if (!Array.isArray(list)) return undefined;
+  const refs: TargetRef[] = [];
+  for (const item of list as unknown[]) {
+    if (typeof item !== 'object' || item === null) return undefined;
+    const { kind, name, group } = item as Record<string, unknown>;
+    if (typeof kind !== 'string' || typeof name !== 'string' || name === '') return undefined;
+    const wanted = TARGET_KINDS[kind];
+    if (wanted === undefined || canonicalGroup(typeof group === 'string' ? group : undefined) !== wanted) return undefined;
+    refs.push({ kind, name, ...(typeof group === 'string' ? { group } : {}) } as TargetRef);
+  }
+  return refs;
+}
+
+/**
+ * What stands in for a policy that cannot be compiled: one DENY rule matching everything, at the
+ * policy's targets, or at every bound Service of its namespace when the targets cannot be read.
+ */
+function failClosedPolicy(r: LoadedResource, errors: readonly ConfigProblem[], env: CompileEnv, problems: Problems): CompiledPolicy {
+  const id = `${r.namespace}/${r.name}`;
+  const refs = readableTargets(r.raw, errors.map((e) => e.field ?? ''));
+  let attachment: PolicyAttachment;
+  let targets: string[];
+  let scope: string;
+  if (refs === undefined) {
+    const services = env.ctx.services.filter((svc) => svc.namespace === r.namespace && svc.bound).map((svc) => `${svc.namespace}/${svc.name}`);
+    attachment = { waypoint: undefined, services, serviceEntries: [] };
+    targets = [`every bound Service of namespace ${r.namespace}`];
+    scope = `its targets cannot be read, so every Service of namespace ${r.namespace} bound to this waypoint (${services.length})`;
+  } else {
+    ({ attachment, targets } = attach(r, { targetRefs: refs }, env, problems));
+    scope = refs.length === 0 ? 'it has no targets, so nothing' : `its targets (${targets.join(', ')})`;
+  }
+  const reason = `denied: AuthorizationPolicy ${id} cannot be compiled (${errors.map((e) => (e.field !== undefined ? `${e.field}: ${e.message}` : e.message)).join('; ')}); fail closed`;
+  warn(problems, r, undefined, `cannot be compiled: ${scope} deny every request until it is fixed (fail closed)`);
+  const decision = frozenDecision({ allowed: false, action: 'DENY', policy: id, rule: 0, reason });
+  const everything: BuiltRule = { index: 0, from: null, to: null, when: [] };
+  const http = [variantFor(everything, 'DENY', 'http', decision)];
+  const tcp = [variantFor(everything, 'DENY', 'tcp', decision)];
+  return new CompiledPolicy(
+    id,
+    r.namespace,
+    r.name,
+    r.file,
+    'DENY',
+    false,
+    undefined,
+    1,
+    http,
+    tcp,
+    http.filter((v): v is RuleVariant => !isDropped(v)),
+    tcp.filter((v): v is RuleVariant => !isDropped(v)),
+    attachment,
+    targets,
+    reason,
   );
 }
 

@@ -2,6 +2,7 @@
 export {
   compilePolicies,
   CompiledPolicies,
+  type CompilePoliciesOptions,
   CompiledPolicy,
   DEFAULT_ROOT_NAMESPACE,
   PolicySet,

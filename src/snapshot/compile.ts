@@ -2,7 +2,7 @@
  * Compiles loaded resources into the immutable `ConfigSnapshot` the data path reads: the mesh model
  * (`src/config/model.ts`), then the route tables and DestinationRules (`src/routes`) and the
  * AuthorizationPolicies (`src/policy`) over it. An invalid route is skipped on its own; a malformed
- * policy rejects the whole configuration.
+ * policy rejects the whole configuration, or with `failClosedPolicies` denies at its targets.
  */
 import { buildMeshModel } from '../config/model.js';
 import type { ConfigProblem, LoadedResource } from '../config/types.js';
@@ -23,6 +23,11 @@ export interface CompileOptions {
   rootNamespace?: string | undefined;
   /** Warnings from loading (skipped kinds, ...) to carry into `snapshot.warnings`. */
   loadWarnings?: readonly ConfigProblem[] | undefined;
+  /**
+   * An AuthorizationPolicy that cannot be compiled denies every request at its targets instead of
+   * rejecting the configuration (the Kubernetes source: one bad object must not stop updates).
+   */
+  failClosedPolicies?: boolean | undefined;
 }
 
 export interface CompileResult {
@@ -40,13 +45,18 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
   const dr = compileDestinationRules(resources, routeCtx);
   const routes = compileRoutes(resources, routeCtx, istioVirtualServices({ destinationPolicies: dr.policies }));
   for (const p of [...dr.problems, ...routes.problems]) problems.push(p.severity === 'error' ? { ...p, resourceSkipped: true } : p);
-  // AuthorizationPolicy: a malformed policy rejects the whole configuration (never fail open).
-  const authz = compilePolicies(resources, {
-    waypoint: { namespace: waypoint.namespace, name: waypoint.name },
-    rootNamespace: opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
-    trustDomain: opts.trustDomain,
-    services: model.services,
-  });
+  // AuthorizationPolicy: a malformed policy rejects the whole configuration, or denies every
+  // request at its targets (never fail open).
+  const authz = compilePolicies(
+    resources,
+    {
+      waypoint: { namespace: waypoint.namespace, name: waypoint.name },
+      rootNamespace: opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
+      trustDomain: opts.trustDomain,
+      services: model.services,
+    },
+    { failClosed: opts.failClosedPolicies },
+  );
   problems.push(...authz.problems);
 
   const warnings = [...(opts.loadWarnings ?? []), ...problems].filter((p) => p.severity === 'warning');
@@ -64,7 +74,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
 }
 
 /** The snapshot before any configuration has loaded: nothing bound, version 0. */
-export function emptySnapshot(opts: Omit<CompileOptions, 'version' | 'loadWarnings'>): ConfigSnapshot {
+export function emptySnapshot(opts: Omit<CompileOptions, 'version' | 'loadWarnings' | 'failClosedPolicies'>): ConfigSnapshot {
   return compileSnapshot([], {
     ...opts,
     namespace: opts.namespace ?? DEFAULT_WAYPOINT_NAMESPACE,

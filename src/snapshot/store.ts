@@ -17,6 +17,8 @@ export interface SnapshotStoreOptions {
   trustDomain: string;
   clusterId: string;
   rootNamespace?: string | undefined;
+  /** See `CompileOptions.failClosedPolicies`: set for sources that follow objects one by one. */
+  failClosedPolicies?: boolean | undefined;
 }
 
 export interface ReloadResult {
@@ -138,6 +140,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
           rootNamespace: this.#opts.rootNamespace,
           version: this.#current.version + 1,
           loadWarnings: state.problems,
+          failClosedPolicies: this.#opts.failClosedPolicies,
         });
         problems = [...state.problems, ...compiled.problems];
         if (!hasFatalErrors(problems)) snapshot = compiled.snapshot;

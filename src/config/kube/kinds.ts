@@ -1,0 +1,42 @@
+/**
+ * The kinds the waypoint follows in the Kubernetes API, cluster-wide, with where each is listed and
+ * watched. `deploy/rbac.yaml` grants exactly get/list/watch on these.
+ */
+
+export interface WatchedKind {
+  kind: string;
+  /** API group; `''` is the core group. */
+  group: string;
+  version: string;
+  /** The resource name in URLs and RBAC rules. */
+  plural: string;
+  namespaced: boolean;
+}
+
+export const WATCHED_KINDS: readonly WatchedKind[] = Object.freeze([
+  { kind: 'Namespace', group: '', version: 'v1', plural: 'namespaces', namespaced: false },
+  { kind: 'Service', group: '', version: 'v1', plural: 'services', namespaced: true },
+  { kind: 'Pod', group: '', version: 'v1', plural: 'pods', namespaced: true },
+  { kind: 'EndpointSlice', group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true },
+  { kind: 'GatewayClass', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', namespaced: false },
+  { kind: 'Gateway', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true },
+  { kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true },
+  { kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', namespaced: true },
+  { kind: 'ReferenceGrant', group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', namespaced: true },
+  { kind: 'VirtualService', group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', namespaced: true },
+  { kind: 'DestinationRule', group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', namespaced: true },
+  { kind: 'ServiceEntry', group: 'networking.istio.io', version: 'v1', plural: 'serviceentries', namespaced: true },
+  { kind: 'WorkloadEntry', group: 'networking.istio.io', version: 'v1', plural: 'workloadentries', namespaced: true },
+  { kind: 'AuthorizationPolicy', group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true },
+  { kind: 'RequestAuthentication', group: 'security.istio.io', version: 'v1', plural: 'requestauthentications', namespaced: true },
+]);
+
+/** `v1`, `discovery.k8s.io/v1`. */
+export function apiVersionOf(k: WatchedKind): string {
+  return k.group === '' ? k.version : `${k.group}/${k.version}`;
+}
+
+/** The cluster-wide collection path: `/api/v1/pods`, `/apis/discovery.k8s.io/v1/endpointslices`. */
+export function collectionPath(k: WatchedKind): string {
+  return k.group === '' ? `/api/${k.version}/${k.plural}` : `/apis/${k.group}/${k.version}/${k.plural}`;
+}
