@@ -17,12 +17,27 @@ import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 import { clustersView, listenersView } from './admin/views.js';
 import { authzRoutes } from './admin/authz-routes.js';
 
+/**
+ * Certificates that arrive after start (Istio's CA: `src/hbone/istio-ca/certificate-manager.ts`).
+ * Until `ready` resolves, `WaypointOptions.tls` holds stand-in material and the HBONE listener
+ * stays closed; readiness reports `problem()` (no certificate yet, or expired).
+ */
+export interface CertificateSource {
+  /** Resolves once `tls` holds a certificate to serve. */
+  readonly ready: Promise<void>;
+  /** Why no valid certificate is served now, else undefined. */
+  problem(): string | undefined;
+  close(): void;
+}
+
 export interface WaypointOptions {
   /** Configuration files or directories (read through a `FileConfigSource` unless `source` is given). */
   configPaths: string[];
   /** Where the configuration comes from; default: the files at `configPaths`. */
   source?: ConfigSource | undefined;
   tls: TlsSource;
+  /** Where `tls` gets its certificates when they come after start (Istio's CA); absent: `tls` is ready now. */
+  certificates?: CertificateSource | undefined;
   logger: Logger;
   namespace?: string | undefined;
   name?: string | undefined;
@@ -80,6 +95,8 @@ export class Waypoint {
   /** The limits in force (defaults filled in). */
   readonly limits: Readonly<WaypointLimits>;
   hboneAddress = { address: '', port: 0 };
+  /** Resolves once the HBONE listener is up (at start, or once the first certificate came); rejects if it cannot listen. */
+  serving: Promise<void> = Promise.resolve();
   #closed = false;
   #statsTimer: NodeJS.Timeout | undefined;
 
@@ -168,16 +185,33 @@ export class Waypoint {
     store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
     store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));
     opts.tls.on('rejected', (err: Error) => log.error({ err: err.message }, 'certificate reload failed; keeping the current certificate'));
-    try {
+    // Readiness conditions (src/admin/readiness.ts): `hbone` until the listener is up,
+    // `certificate` against the clock. (`config` is reserved for a source's first sync.)
+    const readiness = wp.admin.readiness;
+    readiness.set('hbone', 'HBONE listener not up');
+    readiness.probe('certificate', () => certificateProblem(opts, Date.now()));
+    const listenHbone = async (): Promise<void> => {
       wp.hboneAddress = await wp.hbone.listen();
+      readiness.set('hbone', undefined);
+    };
+    try {
+      if (opts.certificates === undefined) await listenHbone();
       await wp.admin.listen();
     } catch (err) {
       await wp.close();
       throw err;
     }
-    if (opts.watch !== false) {
-      await store.watch();
-      opts.tls.watch();
+    if (opts.certificates !== undefined) {
+      log.info('waiting for the first certificate before opening the HBONE listener');
+      wp.serving = opts.certificates.ready.then(async () => {
+        if (wp.#closed) return;
+        await listenHbone();
+        log.info({ hbone: `${wp.hboneAddress.address}:${wp.hboneAddress.port}`, identity: opts.tls.current.identity }, 'HBONE listener up');
+      });
+      wp.serving.catch((err: Error) => {
+        readiness.set('hbone', `cannot listen: ${err.message}`);
+        log.error({ err: err.message }, 'HBONE listener failed to start');
+      });
     }
     wp.admin.ready = true;
     if (opts.statsIntervalMs !== undefined && opts.statsIntervalMs > 0) {
@@ -242,12 +276,20 @@ export class Waypoint {
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     this.admin.ready = false;
     this.store.close();
+    this.#opts.certificates?.close();
     this.#opts.tls.close();
     this.mainInternal.close();
     this.metrics.close();
     await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
     await this.pool.close();
   }
+}
+
+/** Why the served certificate is not usable now: the certificate source's word, else the clock. */
+function certificateProblem(opts: WaypointOptions, nowMs: number): string | undefined {
+  if (opts.certificates !== undefined) return opts.certificates.problem();
+  const notAfter = opts.tls.current.notAfter;
+  return nowMs >= notAfter.getTime() ? `certificate expired at ${notAfter.toISOString()}` : undefined;
 }
 
 /** Every cluster name a snapshot can route to, without subsets. */
