@@ -9,6 +9,10 @@ import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
 import { runPrimary, runWorker } from './workers.js';
 import { installSafetyNet } from './safety-net.js';
 import type { WaypointLimits } from '../config/limits.js';
+import type { ConfigSource } from '../config/source.js';
+import type { CertificateSource } from '../waypoint.js';
+import { resolveIdentity, type WaypointIdentity } from '../hbone/istio-ca/identity.js';
+import { decideRunMode, DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH, resolveCaSettings } from './run-mode.js';
 
 export interface RunFlags {
   config: string[];
@@ -29,17 +33,79 @@ export interface RunFlags {
   limits?: Partial<WaypointLimits> | undefined;
   /** Log a `stats` line this often (0: never). */
   statsIntervalMs?: number | undefined;
+  /** The Kubernetes API as the configuration source (`--kubeconfig`; see `kubernetesConfigSource`). */
+  kubeconfig?: string | undefined;
+  serviceAccount?: string | undefined;
+  /** Downward-API pod labels file (the Gateway name when `--name` is not given). */
+  podLabels?: string | undefined;
+  /** Istio's CA; each undefined when not given (then istiod's variables, then the defaults). */
+  caAddress?: string | undefined;
+  caRoot?: string | undefined;
+  tokenPath?: string | undefined;
+  certTtl?: string | undefined;
+  /** Options given as a flag or WAYPOINT_<FLAG> rather than left at their default (`trustDomain`, `clusterId`). */
+  explicit?: ReadonlySet<string> | undefined;
+  /** Started as `proxy waypoint` with istiod's template args. */
+  proxy?: { domain?: string | undefined; serviceCluster?: string | undefined } | undefined;
+}
+
+/**
+ * HOOK(kubernetes): the Kubernetes API configuration source (src/config/kube/), selected by
+ * `--kubeconfig` or, in a pod, in-cluster credentials. Connected when that source lands.
+ */
+async function kubernetesConfigSource(opts: { kubeconfig?: string | undefined; logger: Logger }): Promise<ConfigSource> {
+  void opts;
+  throw new Error('the Kubernetes API configuration source is not in this build yet; give --config (WAYPOINT_CONFIG)');
 }
 
 /** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
 export async function runCommand(flags: RunFlags, logger: Logger): Promise<void> {
   installSafetyNet(logger);
-  const example = flags.config.length === 0 && flags.certs === undefined;
-  if (!example && flags.config.length === 0) throw new Error('--certs was given without --config; give both, or neither to serve the built-in example');
-  if (!example && flags.certs === undefined) throw new Error('--config was given without --certs; give the directory holding cert-chain.pem, key.pem and root-cert.pem');
+  const env = process.env;
+  const mode = decideRunMode({ config: flags.config, certs: flags.certs, kubeconfig: flags.kubeconfig, caAddressGiven: flags.caAddress !== undefined, proxy: flags.proxy !== undefined, env });
+  const example = mode.config === 'example';
+  const explicit = flags.explicit ?? new Set<string>();
 
+  // In a cluster (the Kubernetes API, Istio's CA) the waypoint's identity comes from the pod.
+  let identity: WaypointIdentity | undefined;
+  let clusterId = flags.clusterId;
+  if (mode.config === 'kubernetes' || mode.certs === 'istio-ca') {
+    const { readPodLabels } = await import('../hbone/istio-ca/start.js');
+    identity = resolveIdentity({
+      namespace: flags.namespace,
+      serviceAccount: flags.serviceAccount,
+      name: flags.name,
+      trustDomain: explicit.has('trustDomain') ? flags.trustDomain : undefined,
+      env,
+      podLabels: await readPodLabels(flags.podLabels ?? DEFAULT_POD_LABELS, logger),
+      domain: flags.proxy?.domain,
+      serviceCluster: flags.proxy?.serviceCluster,
+    });
+    clusterId = explicit.has('clusterId') ? flags.clusterId : (env.ISTIO_META_CLUSTER_ID ?? '').trim() || flags.clusterId;
+    logger.info({ namespace: identity.namespace, serviceAccount: identity.serviceAccount, name: identity.name, trustDomain: identity.trustDomain, from: identity.from, config: mode.config, certificates: mode.certs }, 'waypoint identity');
+  }
+
+  const source = mode.config === 'kubernetes' ? await kubernetesConfigSource({ kubeconfig: flags.kubeconfig, logger }) : undefined;
   let certDir = flags.certs;
   let clientDir: string | undefined;
+  let certificates: CertificateSource | undefined;
+  let caTls: TlsSource | undefined;
+  if (mode.certs === 'istio-ca') {
+    if (flags.workers > 1) throw new Error("--workers above 1 needs --certs; with certificates from Istio's CA, scale with more pods");
+    const ca = resolveCaSettings({ caAddress: flags.caAddress, clusterId: explicit.has('clusterId') ? flags.clusterId : undefined, certTtl: flags.certTtl, env });
+    const { startIstioCertificates } = await import('../hbone/istio-ca/start.js');
+    const manager = await startIstioCertificates({
+      identity: (identity as WaypointIdentity).spiffe,
+      caAddress: ca.caAddress,
+      caRoot: flags.caRoot ?? DEFAULT_CA_ROOT,
+      tokenPath: flags.tokenPath ?? DEFAULT_TOKEN_PATH,
+      clusterId: ca.clusterId,
+      ttlSeconds: ca.certTtlSeconds,
+      logger,
+    });
+    certificates = manager;
+    caTls = manager.tls;
+  }
   // Workers use the certificates their primary made (dev certificates are made once).
   const inherited = cluster.isWorker ? process.env.WAYPOINT_WORKER_CERTS : undefined;
   if (inherited !== undefined) certDir = inherited;
@@ -58,10 +124,11 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
 
   const base = {
       configPaths: example ? [EXAMPLE_CONFIG] : flags.config,
-      namespace: example ? EXAMPLE.namespace : flags.namespace,
-      name: example ? EXAMPLE.waypointName : flags.name,
-      trustDomain: flags.trustDomain,
-      clusterId: flags.clusterId,
+      source,
+      namespace: example ? EXAMPLE.namespace : identity?.namespace ?? flags.namespace,
+      name: example ? EXAMPLE.waypointName : identity?.name ?? flags.name,
+      trustDomain: identity?.trustDomain ?? flags.trustDomain,
+      clusterId,
       rootNamespace: flags.rootNamespace,
       hbone,
       admin,
@@ -89,8 +156,9 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
   }
   let waypoint: Waypoint;
   try {
-    waypoint = await Waypoint.start({ ...base, tls: await TlsSource.fromDir(certDir as string), logger });
+    waypoint = await Waypoint.start({ ...base, tls: caTls ?? (await TlsSource.fromDir(certDir as string)), certificates, logger });
   } catch (err) {
+    certificates?.close();
     printProblems(err);
     throw err;
   }
@@ -110,11 +178,17 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
         .finally(() => {
           resolve();
           // Anything still holding the event loop (a peer that never closes) must not keep us.
-          setTimeout(() => process.exit(0), 200).unref();
+          setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
         });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // With certificates from the CA the HBONE listener opens later; if it cannot, stop.
+    waypoint.serving.catch((err: Error) => {
+      logger.fatal({ err: err.message }, 'cannot open the HBONE listener: exiting');
+      process.exitCode = 1;
+      stop('hbone-listen-failed');
+    });
   });
 }
 

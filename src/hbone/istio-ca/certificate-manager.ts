@@ -103,17 +103,29 @@ export class CertificateManager {
   /** Asks the CA now (unless a request is on its way); the schedule continues from its outcome. */
   renewNow(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    this.#inFlight ??= this.#request().finally(() => (this.#inFlight = undefined));
+    this.#inFlight ??= this.#request();
     return this.#inFlight;
   }
 
+  /** One request; clears `#inFlight` itself before anyone awaiting `ready` or the request resumes. */
   async #request(): Promise<void> {
     this.#clearTimer();
+    let installed = false;
+    try {
+      installed = await this.#attempt();
+    } finally {
+      this.#inFlight = undefined;
+    }
+    if (installed) this.#resolveReady();
+  }
+
+  /** True when a new certificate was installed. */
+  async #attempt(): Promise<boolean> {
     try {
       const { keyPem, csrPem } = await (this.#opts.createKeyAndCsr ?? createKeyAndCsr)(this.#opts.identity);
       const answer = await this.#opts.ca.createCertificate(csrPem, this.#opts.ttlSeconds);
       const issued = issuedCertificate(answer.certChain, keyPem, answer.rootBundlePem, this.#now());
-      if (this.#closed) return;
+      if (this.#closed) return false;
       for (const w of issued.warnings) this.#log.warn({ ca: this.#opts.ca.address }, w);
       if (issued.material.identity !== this.#opts.identity) {
         this.#log.warn({ asked: this.#opts.identity, issued: issued.material.identity }, 'the CA issued another identity than the one asked for (it issues what the token proves)');
@@ -130,9 +142,9 @@ export class CertificateManager {
       );
       this.#schedule(delay);
       this.#armExpiry();
-      this.#resolveReady();
+      return true;
     } catch (err) {
-      if (this.#closed) return;
+      if (this.#closed) return false;
       this.#lastError = (err as Error).message;
       this.#failures++;
       const delay = retryDelayMs(this.#failures, this.#opts.random);
@@ -142,6 +154,7 @@ export class CertificateManager {
         held === undefined ? 'certificate request failed; no certificate yet' : 'certificate renewal failed; still serving the current certificate until it expires',
       );
       this.#schedule(delay);
+      return false;
     }
   }
 
