@@ -213,6 +213,10 @@ export class Waypoint {
         log.error({ err: err.message }, 'HBONE listener failed to start');
       });
     }
+    if (opts.watch !== false) {
+      await store.watch();
+      opts.tls.watch();
+    }
     wp.admin.ready = true;
     if (opts.statsIntervalMs !== undefined && opts.statsIntervalMs > 0) {
       // Its own level, so that `--log-level warn` (no access log) still reports.
