@@ -6,6 +6,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePort } from './commands/address.js';
 import { DEFAULT_LIMITS, type WaypointLimits } from './config/limits.js';
+import { DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH } from './commands/run-mode.js';
+import type { RunFlags } from './commands/run.js';
 // Commands are loaded when used, so `run` does not pay for the certificate issuer (node-forge)
 // or the demo's test kit.
 import { createLogger } from './logger.js';
@@ -83,22 +85,67 @@ const runCmd = program
 for (const l of LIMIT_FLAGS) {
   runCmd.addOption(new Option(`--${l.flag} <n>`, l.help).env(`WAYPOINT_${l.flag.toUpperCase().replace(/-/g, '_')}`).argParser(intArg(l.min, l.max)).default(DEFAULT_LIMITS[l.key]));
 }
+// In a cluster: identity from the pod, certificates from Istio's CA (istiod's variables in brackets
+// apply when neither the flag nor its WAYPOINT_ variable is given).
+runCmd
+  .addOption(new Option('--service-account <sa>', "this waypoint's service account [SERVICE_ACCOUNT]").env('WAYPOINT_SERVICE_ACCOUNT'))
+  .addOption(new Option('--pod-labels <file>', 'downward-API pod labels: the Gateway name when --name is not given').env('WAYPOINT_POD_LABELS').default(DEFAULT_POD_LABELS))
+  .addOption(new Option('--ca-address <host:port>', "Istio's CA; given: certificates from it [CA_ADDR, else istiod.istio-system.svc:15012]").env('WAYPOINT_CA_ADDRESS'))
+  .addOption(new Option('--ca-root <file>', "mesh root: verifies the CA and HBONE peers").env('WAYPOINT_CA_ROOT').default(DEFAULT_CA_ROOT))
+  .addOption(new Option('--token-path <file>', 'service-account token for the CA (audience istio-ca), read on every request').env('WAYPOINT_TOKEN_PATH').default(DEFAULT_TOKEN_PATH))
+  .addOption(new Option('--cert-ttl <duration>', 'requested certificate lifetime: 24h, 12h, 90s [SECRET_TTL, else 24h]').env('WAYPOINT_CERT_TTL'));
 runCmd
   .addOption(new Option('--stats-interval-ms <ms>', 'log a "stats" line (memory, handles, sessions, streams) this often; 0: never').env('WAYPOINT_STATS_INTERVAL_MS').argParser(intArg(0, 86_400_000)).default(0))
   .addOption(logLevel())
-  .action(async (o: { config?: string[]; certs?: string; kubeconfig?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string } & WaypointLimits) => {
+  .action(async (o: RunOptions) => {
     const { runCommand } = await import('./commands/run.js');
-    const limits: Partial<WaypointLimits> = {};
-    for (const l of LIMIT_FLAGS) limits[l.key] = o[l.key];
-    // A boolean flag from the environment is on whenever the variable is set; honour "false"/"0".
-    const fromEnv = runCmd.getOptionValueSource('adminAllowRemote') === 'env';
-    const adminAllowRemote = o.adminAllowRemote === true && !(fromEnv && /^(0|false|no|off)?$/i.test(process.env.WAYPOINT_ADMIN_ALLOW_REMOTE ?? ''));
-    const config = configPaths(o.config);
-    // The generic KUBECONFIG (first file of its list) counts only when no --config is given.
-    const envKubeconfig = config.length === 0 ? process.env.KUBECONFIG?.split(':')[0] : undefined;
-    const kubeconfig = o.kubeconfig ?? (envKubeconfig !== '' ? envKubeconfig : undefined);
-    await runCommand({ ...o, adminAllowRemote, config, kubeconfig, limits }, createLogger(o.logLevel));
+    await runCommand(runFlags(o, runCmd), createLogger(o.logLevel));
   });
+
+type RunOptions = { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string; serviceAccount?: string; podLabels: string; caAddress?: string; caRoot: string; tokenPath: string; certTtl?: string; kubeconfig?: string } & WaypointLimits;
+
+/** Given as a flag or its WAYPOINT_ variable (not left at the default). */
+const explicitOptions = (cmd: Command, keys: readonly string[]): Set<string> => new Set(keys.filter((k) => ['cli', 'env'].includes(cmd.getOptionValueSource(k) ?? '')));
+
+function runFlags(o: RunOptions, cmd: Command): RunFlags {
+  const limits: Partial<WaypointLimits> = {};
+  for (const l of LIMIT_FLAGS) limits[l.key] = o[l.key];
+  // A boolean flag from the environment is on whenever the variable is set; honour "false"/"0".
+  const fromEnv = cmd.getOptionValueSource('adminAllowRemote') === 'env';
+  const adminAllowRemote = o.adminAllowRemote === true && !(fromEnv && /^(0|false|no|off)?$/i.test(process.env.WAYPOINT_ADMIN_ALLOW_REMOTE ?? ''));
+  const config = configPaths(o.config);
+  // The generic KUBECONFIG (first file of its list) counts only when no --config is given.
+  const envKubeconfig = config.length === 0 ? process.env.KUBECONFIG?.split(':')[0] : undefined;
+  const kubeconfig = o.kubeconfig ?? (envKubeconfig !== '' ? envKubeconfig : undefined);
+  return { ...o, adminAllowRemote, config, kubeconfig, limits, explicit: explicitOptions(cmd, ['trustDomain', 'clusterId', 'logLevel']) };
+}
+
+// istiod's waypoint template starts the container with `proxy waypoint --domain … --serviceCluster …`:
+// the same server as `run`, in Kubernetes mode, with every `run` flag and WAYPOINT_ variable.
+const proxyCmd = program
+  .command('proxy')
+  .description("istiod's waypoint template entry (`proxy waypoint --domain … --serviceCluster …`): `run` in Kubernetes mode")
+  .argument('<type>', 'proxy type: waypoint')
+  .addOption(new Option('--domain <domain>', '<ns>.svc.<cluster domain>: the namespace when POD_NAMESPACE is not set'))
+  .addOption(new Option('--serviceCluster <name>', '<sa>.<ns>: the service account when SERVICE_ACCOUNT is not set'))
+  .addOption(new Option('--proxyLogLevel <level>', "Envoy's log level (ignored, noted)"))
+  .addOption(new Option('--proxyComponentLogLevel <levels>', "Envoy's component log levels (ignored, noted)"))
+  .addOption(new Option('--log_output_level <levels>', 'scope:level,…: the default scope sets the log level unless --log-level is given'))
+  .allowUnknownOption()
+  .allowExcessArguments();
+for (const opt of runCmd.options) proxyCmd.addOption(opt);
+proxyCmd.action(async (type: string, o: RunOptions & { domain?: string; serviceCluster?: string; proxyLogLevel?: string; proxyComponentLogLevel?: string; log_output_level?: string }, cmd: Command) => {
+  const [{ runCommand }, { proxyPlan }] = await Promise.all([import('./commands/run.js'), import('./commands/proxy.js')]);
+  const flags = runFlags(o, cmd);
+  const plan = proxyPlan(
+    { type, domain: o.domain, serviceCluster: o.serviceCluster, proxyLogLevel: o.proxyLogLevel, proxyComponentLogLevel: o.proxyComponentLogLevel, logOutputLevel: o.log_output_level, unknown: cmd.args.slice(1) },
+    flags.explicit?.has('logLevel') === true ? o.logLevel : undefined,
+    o.logLevel,
+  );
+  const logger = createLogger(plan.logLevel);
+  for (const note of plan.notes) logger.info({ note }, 'proxy waypoint: istiod template argument');
+  await runCommand({ ...flags, proxy: { domain: o.domain, serviceCluster: o.serviceCluster } }, logger);
+});
 
 const certs = program.command('certs').description('mesh CA and workload certificates in Istio\'s layout');
 certs

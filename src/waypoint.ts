@@ -22,6 +22,19 @@ import { watchCertificateValidity } from './admin/certificate-readiness.js';
 import { startupWarnings } from './admin/startup-checks.js';
 import { SummarizingAccessLog, TrafficSummary } from './admin/traffic-summary.js';
 
+/**
+ * Certificates that arrive after start (Istio's CA: `src/hbone/istio-ca/certificate-manager.ts`).
+ * Until `ready` resolves, `WaypointOptions.tls` holds stand-in material and the HBONE listener
+ * stays closed; readiness reports `problem()` (no certificate yet, or expired).
+ */
+export interface CertificateSource {
+  /** Resolves once `tls` holds a certificate to serve. */
+  readonly ready: Promise<void>;
+  /** Why no valid certificate is served now, else undefined. */
+  problem(): string | undefined;
+  close(): void;
+}
+
 export interface WaypointOptions {
   /** Configuration files or directories (read through a `FileConfigSource` unless `source` is given). */
   configPaths: string[];
@@ -32,6 +45,8 @@ export interface WaypointOptions {
   /** Called once with the metrics registry, for metrics owned elsewhere (the source's counters). */
   registerMetrics?: ((registry: Registry) => void) | undefined;
   tls: TlsSource;
+  /** Where `tls` gets its certificates when they come after start (Istio's CA); absent: `tls` is ready now. */
+  certificates?: CertificateSource | undefined;
   logger: Logger;
   namespace?: string | undefined;
   name?: string | undefined;
@@ -95,6 +110,8 @@ export class Waypoint {
   /** The limits in force (defaults filled in). */
   readonly limits: Readonly<WaypointLimits>;
   hboneAddress = { address: '', port: 0 };
+  /** Resolves once the HBONE listener is up (at start, or once the first certificate came); rejects if it cannot listen. */
+  serving: Promise<void> = Promise.resolve();
   #closed = false;
   #statsTimer: NodeJS.Timeout | undefined;
   #stopCertificateWatch: (() => void) | undefined;
@@ -184,7 +201,8 @@ export class Waypoint {
     wp.ops.reload('success', first.snapshot.loadedAt);
     store.on('snapshot', (s) => wp.ops.reload('success', s.loadedAt));
     store.on('rejected', () => wp.ops.reload('failure'));
-    wp.#stopCertificateWatch = watchCertificateValidity(wp.admin.readiness, opts.tls, log).stop;
+    const certificates = opts.certificates;
+    wp.#stopCertificateWatch = watchCertificateValidity(wp.admin.readiness, opts.tls, log, { source: certificates === undefined ? undefined : () => certificates.problem() }).stop;
     // Warnings an operator should see once: identity vs the Gateway's service account, nothing
     // bound, obsolete waypoint annotations. Repeated only when they change.
     const warned = new Set<string>();
@@ -219,14 +237,34 @@ export class Waypoint {
     });
     store.on('rejected', (problems) => log.error({ problems }, 'configuration rejected; still serving the last good one'));
     opts.tls.on('rejected', (err: Error) => log.error({ err: err.message }, 'certificate reload failed; keeping the current certificate'));
-    try {
+    // Readiness conditions (src/admin/readiness.ts): `hbone` until the listener is up;
+    // `certificate` (above) against the clock and the certificate source.
+    const readiness = wp.admin.readiness;
+    readiness.set('hbone', 'HBONE listener not up');
+    const listenHbone = async (): Promise<void> => {
       wp.hboneAddress = await wp.hbone.listen().catch((err: Error) => {
         throw new Error(`cannot listen for HBONE (connect_terminate, --hbone) on ${opts.hbone.host}:${opts.hbone.port}: ${err.message}`);
       });
+      readiness.set('hbone', undefined);
+    };
+    try {
+      if (opts.certificates === undefined) await listenHbone();
       await wp.admin.listen();
     } catch (err) {
       await wp.close();
       throw err;
+    }
+    if (opts.certificates !== undefined) {
+      log.info('waiting for the first certificate before opening the HBONE listener');
+      wp.serving = opts.certificates.ready.then(async () => {
+        if (wp.#closed) return;
+        await listenHbone();
+        log.info({ hbone: `${wp.hboneAddress.address}:${wp.hboneAddress.port}`, identity: opts.tls.current.identity }, 'HBONE listener up');
+      });
+      wp.serving.catch((err: Error) => {
+        readiness.set('hbone', `cannot listen: ${err.message}`);
+        log.error({ err: err.message }, 'HBONE listener failed to start');
+      });
     }
     if (opts.watch !== false) {
       await store.watch();
@@ -296,6 +334,7 @@ export class Waypoint {
     this.#stopCertificateWatch?.();
     this.admin.ready = false;
     this.store.close();
+    this.#opts.certificates?.close();
     this.#opts.tls.close();
     this.mainInternal.close();
     this.metrics.close();

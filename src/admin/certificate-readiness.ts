@@ -8,13 +8,20 @@ export const CERTIFICATE_CONDITION = 'certificate';
 /**
  * Registers the `certificate` readiness condition: not ready while the current certificate is
  * expired or not yet valid. Each change of state is logged once (error when it becomes unusable,
- * info when it is valid again), whenever a probe or the periodic check notices it.
+ * info when it is valid again), whenever a probe or the periodic check notices it. With a
+ * certificate `source` (Istio's CA), its word comes first: no certificate yet, or none renewed.
  */
-export function watchCertificateValidity(readiness: Readiness, tls: TlsSource, logger: Logger, now: () => Date = () => new Date()): { check: () => string | undefined; stop: () => void } {
+export function watchCertificateValidity(
+  readiness: Readiness,
+  tls: TlsSource,
+  logger: Logger,
+  opts: { now?: () => Date; source?: (() => string | undefined) | undefined } = {},
+): { check: () => string | undefined; stop: () => void } {
+  const now = opts.now ?? ((): Date => new Date());
   let last: string | undefined;
   const check = (): string | undefined => {
     const m = tls.current;
-    const problem = validityProblem(m, now());
+    const problem = opts.source?.() ?? validityProblem(m, now());
     if (problem !== last) {
       if (problem !== undefined) logger.error({ identity: m.identity, notBefore: m.notBefore, notAfter: m.notAfter, reason: problem }, `not ready: ${problem}`);
       else if (last !== undefined) logger.info({ identity: m.identity, notAfter: m.notAfter }, 'certificate valid again; ready');

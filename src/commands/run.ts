@@ -11,6 +11,9 @@ import { installSafetyNet } from './safety-net.js';
 import type { WaypointLimits } from '../config/limits.js';
 import type { Registry } from 'prom-client';
 import type { KubernetesConfigSource } from '../config/kube/source.js';
+import type { CertificateSource } from '../waypoint.js';
+import { resolveIdentity, type WaypointIdentity } from '../hbone/istio-ca/identity.js';
+import { decideRunMode, DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH, resolveCaSettings } from './run-mode.js';
 
 export interface RunFlags {
   config: string[];
@@ -35,21 +38,70 @@ export interface RunFlags {
   statsIntervalMs?: number | undefined;
   /** Let the admin listener bind a non-loopback address (logged as a warning). */
   adminAllowRemote?: boolean | undefined;
+  serviceAccount?: string | undefined;
+  /** Downward-API pod labels file (the Gateway name when `--name` is not given). */
+  podLabels?: string | undefined;
+  /** Istio's CA; each undefined when not given (then istiod's variables, then the defaults). */
+  caAddress?: string | undefined;
+  caRoot?: string | undefined;
+  tokenPath?: string | undefined;
+  certTtl?: string | undefined;
+  /** Options given as a flag or WAYPOINT_<FLAG> rather than left at their default (`trustDomain`, `clusterId`). */
+  explicit?: ReadonlySet<string> | undefined;
+  /** Started as `proxy waypoint` with istiod's template args. */
+  proxy?: { domain?: string | undefined; serviceCluster?: string | undefined } | undefined;
 }
 
 /** `waypoint run`: serve until SIGTERM/SIGINT, then drain and exit. */
 export async function runCommand(flags: RunFlags, logger: Logger): Promise<void> {
   installSafetyNet(logger);
-  const kube = kubernetesMode(flags);
-  if (kube !== undefined && flags.config.length > 0) throw new Error('--config and --kubeconfig were both given; the configuration comes from one source');
-  if (kube !== undefined && flags.certs === undefined) throw new Error('Kubernetes mode needs --certs (the certificate directory) for now');
-  if (kube !== undefined && flags.workers > 1) throw new Error('--workers > 1 is not supported with the Kubernetes API as the source');
-  const example = kube === undefined && flags.config.length === 0 && flags.certs === undefined;
-  if (!example && kube === undefined && flags.config.length === 0) throw new Error('--certs was given without --config; give both, or neither to serve the built-in example');
-  if (!example && flags.certs === undefined) throw new Error('--config was given without --certs; give the directory holding cert-chain.pem, key.pem and root-cert.pem');
+  const env = process.env;
+  const mode = decideRunMode({ config: flags.config, certs: flags.certs, kubeconfig: flags.kubeconfig, caAddressGiven: flags.caAddress !== undefined, proxy: flags.proxy !== undefined, env });
+  const example = mode.config === 'example';
+  const explicit = flags.explicit ?? new Set<string>();
+  if (mode.config === 'files' && flags.kubeconfig !== undefined) throw new Error('--config and --kubeconfig were both given; the configuration comes from one source');
+  if (mode.config === 'kubernetes' && flags.workers > 1) throw new Error('--workers above 1 is not supported with the Kubernetes API as the source; scale with more pods');
 
+  // In a cluster (the Kubernetes API, Istio's CA) the waypoint's identity comes from the pod.
+  let identity: WaypointIdentity | undefined;
+  let clusterId = flags.clusterId;
+  if (mode.config === 'kubernetes' || mode.certs === 'istio-ca') {
+    const { readPodLabels } = await import('../hbone/istio-ca/start.js');
+    identity = resolveIdentity({
+      namespace: flags.namespace,
+      serviceAccount: flags.serviceAccount,
+      name: flags.name,
+      trustDomain: explicit.has('trustDomain') ? flags.trustDomain : undefined,
+      env,
+      podLabels: await readPodLabels(flags.podLabels ?? DEFAULT_POD_LABELS, logger),
+      domain: flags.proxy?.domain,
+      serviceCluster: flags.proxy?.serviceCluster,
+    });
+    clusterId = explicit.has('clusterId') ? flags.clusterId : (env.ISTIO_META_CLUSTER_ID ?? '').trim() || flags.clusterId;
+    logger.info({ namespace: identity.namespace, serviceAccount: identity.serviceAccount, name: identity.name, trustDomain: identity.trustDomain, from: identity.from, config: mode.config, certificates: mode.certs }, 'waypoint identity');
+  }
+
+  const source = mode.config === 'kubernetes' ? await kubernetesSource(flags.kubeconfig ?? IN_CLUSTER, logger) : undefined;
   let certDir = flags.certs;
   let clientDir: string | undefined;
+  let certificates: CertificateSource | undefined;
+  let caTls: TlsSource | undefined;
+  if (mode.certs === 'istio-ca') {
+    if (flags.workers > 1) throw new Error("--workers above 1 needs --certs; with certificates from Istio's CA, scale with more pods");
+    const ca = resolveCaSettings({ caAddress: flags.caAddress, clusterId: explicit.has('clusterId') ? flags.clusterId : undefined, certTtl: flags.certTtl, env });
+    const { startIstioCertificates } = await import('../hbone/istio-ca/start.js');
+    const manager = await startIstioCertificates({
+      identity: (identity as WaypointIdentity).spiffe,
+      caAddress: ca.caAddress,
+      caRoot: flags.caRoot ?? DEFAULT_CA_ROOT,
+      tokenPath: flags.tokenPath ?? DEFAULT_TOKEN_PATH,
+      clusterId: ca.clusterId,
+      ttlSeconds: ca.certTtlSeconds,
+      logger,
+    });
+    certificates = manager;
+    caTls = manager.tls;
+  }
   // Workers use the certificates their primary made (dev certificates are made once).
   const inherited = cluster.isWorker ? process.env.WAYPOINT_WORKER_CERTS : undefined;
   if (inherited !== undefined) certDir = inherited;
@@ -68,10 +120,11 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
 
   const base = {
       configPaths: example ? [EXAMPLE_CONFIG] : flags.config,
-      namespace: example ? EXAMPLE.namespace : flags.namespace,
-      name: example ? EXAMPLE.waypointName : flags.name,
-      trustDomain: flags.trustDomain,
-      clusterId: flags.clusterId,
+      source,
+      namespace: example ? EXAMPLE.namespace : identity?.namespace ?? flags.namespace,
+      name: example ? EXAMPLE.waypointName : identity?.name ?? flags.name,
+      trustDomain: identity?.trustDomain ?? flags.trustDomain,
+      clusterId,
       rootNamespace: flags.rootNamespace,
       hbone,
       admin,
@@ -100,14 +153,15 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
   }
   let waypoint: Waypoint;
   try {
-    const source = kube === undefined ? undefined : await kubernetesSource(kube, logger);
     waypoint = await Waypoint.start({
       ...base,
-      tls: await TlsSource.fromDir(certDir as string),
+      tls: caTls ?? (await TlsSource.fromDir(certDir as string)),
+      certificates,
       logger,
       ...(source !== undefined ? { source, failClosedPolicies: true, registerMetrics: (r: Registry) => source.registerMetrics(r) } : {}),
     });
   } catch (err) {
+    certificates?.close();
     printProblems(err);
     throw err;
   }
@@ -127,11 +181,17 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
         .finally(() => {
           resolve();
           // Anything still holding the event loop (a peer that never closes) must not keep us.
-          setTimeout(() => process.exit(0), 200).unref();
+          setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
         });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // With certificates from the CA the HBONE listener opens later; if it cannot, stop.
+    waypoint.serving.catch((err: Error) => {
+      logger.fatal({ err: err.message }, 'cannot open the HBONE listener: exiting');
+      process.exitCode = 1;
+      stop('hbone-listen-failed');
+    });
   });
 }
 
@@ -139,12 +199,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
  * The Kubernetes API is the source with `--kubeconfig` (or `KUBECONFIG`), or in a pod
  * (`KUBERNETES_SERVICE_HOST` set) when no `--config` is given: the kubeconfig file, or `in-cluster`.
  */
-function kubernetesMode(flags: RunFlags): string | undefined {
-  if (flags.kubeconfig !== undefined && flags.kubeconfig !== '') return flags.kubeconfig;
-  if (flags.config.length === 0 && process.env.KUBERNETES_SERVICE_HOST !== undefined && process.env.KUBERNETES_SERVICE_HOST !== '') return IN_CLUSTER;
-  return undefined;
-}
-
+/** The kubeconfig path that stands for the pod's own service-account credentials. */
 const IN_CLUSTER = 'in-cluster';
 
 async function kubernetesSource(kube: string, logger: Logger): Promise<KubernetesConfigSource> {

@@ -13,6 +13,7 @@ import {
   TLS_CIPHERS,
   TLS_ECDH_CURVES,
 } from './settings.js';
+import { parseBaggage, parseForwardedFor, type ForwardedFor } from './forwarded.js';
 import { closedLocally, closeLocally } from './stream-socket.js';
 import { inTrustDomain, uriSansFromSubjectAltName } from './spiffe.js';
 import type { TlsMaterial, TlsSource } from './tls-source.js';
@@ -25,6 +26,16 @@ export interface PeerInfo {
   port: number;
   localAddress: string;
   localPort: number;
+  /** Per CONNECT: the source workload's address as ztunnel saw it (`forwarded: for="<ip:port>"`). */
+  forwardedFor?: ForwardedFor | undefined;
+  /** Per CONNECT: what ztunnel's `baggage` says about the source workload (`k8s.namespace.name`, …). */
+  baggage?: ReadonlyMap<string, string> | undefined;
+}
+
+/** The session's peer, with what this CONNECT's `forwarded` and `baggage` headers add. */
+export function streamPeer(peer: PeerInfo, headers: IncomingHttpHeaders): PeerInfo {
+  if (headers.forwarded === undefined && headers.baggage === undefined) return peer;
+  return { ...peer, forwardedFor: parseForwardedFor(headers.forwarded), baggage: parseBaggage(headers.baggage) };
 }
 
 /** One CONNECT stream, waiting for a verdict. */
@@ -320,7 +331,7 @@ export class HboneServer {
     }
     let verdict: TunnelVerdict;
     try {
-      verdict = this.#opts.handler({ stream, authority: parsed.authority, authorityText: authorityText as string, headers, peer });
+      verdict = this.#opts.handler({ stream, authority: parsed.authority, authorityText: authorityText as string, headers, peer: streamPeer(peer, headers) });
     } catch (err) {
       this.#log.error({ err }, 'tunnel handler failed');
       refuse(500, 'internal error');
