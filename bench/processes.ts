@@ -18,11 +18,14 @@ export class Child {
   readonly exited: Promise<number | null>;
   #output = '';
 
-  constructor(name: string, script: string, args: string[]) {
+  /** A Node script, or with `executable` a program run directly (the Go peer). */
+  constructor(name: string, script: string, args: string[], executable = false) {
     this.name = name;
     // BENCH_WAYPOINT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the waypoints.
     const nodeArgs = name.startsWith('waypoint') ? (process.env.BENCH_WAYPOINT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
-    this.proc = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = executable
+      ? spawn(script, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => {
       // Only the tail matters (for error messages); never let a chatty child grow the harness.
       this.#output = (this.#output + d.toString()).slice(-8192);
@@ -59,6 +62,7 @@ export class Child {
 
 export const spawnCli = (name: string, args: string[]): Child => new Child(name, CLI, args);
 export const spawnBackends = (certsRoot: string): Child => new Child('backends', BACKENDS, [certsRoot]);
+export const spawnExecutable = (name: string, file: string, args: string[]): Child => new Child(name, file, args, true);
 
 export async function stopAll(): Promise<void> {
   await Promise.allSettled([...children].map((c) => c.stop()));

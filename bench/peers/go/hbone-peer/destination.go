@@ -76,7 +76,7 @@ func startPod(p podSpec, leg *legStats) error {
 			}
 			go func() {
 				_ = raw.(*net.TCPConn).SetNoDelay(true)
-				tc := tls.Server(&tcpCounter{Conn: raw, leg: leg}, cfg)
+				tc := tls.Server(newTCPCounter(raw, leg), cfg)
 				_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 				if err := tc.Handshake(); err != nil {
 					raw.Close()

@@ -18,11 +18,12 @@ const otherFrame = 10
 
 // dirStats are the counters of one direction of one leg, shared by all its connections.
 type dirStats struct {
-	frames    [otherFrame + 1]atomic.Uint64
-	bytes     [otherFrame + 1]atomic.Uint64
-	tlsCalls  atomic.Uint64 // Read or Write calls on the TLS connection (plaintext)
-	tcpCalls  atomic.Uint64 // Read or Write calls on the TCP connection
-	tcpBytes  atomic.Uint64 // bytes on the TCP connection (TLS records)
+	frames   [otherFrame + 1]atomic.Uint64
+	bytes    [otherFrame + 1]atomic.Uint64
+	tlsCalls atomic.Uint64 // Read or Write calls on the TLS connection (plaintext)
+	tcpCalls atomic.Uint64 // Read or Write calls on the TCP connection
+	tcpBytes atomic.Uint64 // bytes on the TCP connection
+	records  atomic.Uint64 // TLS records (one per TLS write of up to 16 KiB)
 }
 
 func (d *dirStats) frame(typ byte, size int) {
@@ -52,6 +53,7 @@ type dirJSON struct {
 	TLSCalls uint64                 `json:"tlsCalls"`
 	TCPCalls uint64                 `json:"tcpCalls"`
 	TCPBytes uint64                 `json:"tcpBytes"`
+	Records  uint64                 `json:"tlsRecords"`
 }
 
 type legJSON struct {
@@ -62,7 +64,7 @@ type legJSON struct {
 }
 
 func (d *dirStats) snapshot() dirJSON {
-	out := dirJSON{Frames: map[string]frameCounts{}, TLSCalls: d.tlsCalls.Load(), TCPCalls: d.tcpCalls.Load(), TCPBytes: d.tcpBytes.Load()}
+	out := dirJSON{Frames: map[string]frameCounts{}, TLSCalls: d.tlsCalls.Load(), TCPCalls: d.tcpCalls.Load(), TCPBytes: d.tcpBytes.Load(), Records: d.records.Load()}
 	for i := 0; i <= otherFrame; i++ {
 		name := "other"
 		if i < otherFrame {
@@ -123,16 +125,53 @@ func min(a, b int) int {
 
 const clientPrefaceLen = 24 // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// tcpCounter counts the calls and bytes on the TCP side of a TLS connection.
+// recordParser follows TLS record boundaries (5-byte headers) in one direction.
+type recordParser struct {
+	stats  *dirStats
+	hdr    [5]byte
+	hn     int
+	remain int
+}
+
+func (p *recordParser) feed(b []byte) {
+	for len(b) > 0 {
+		if p.remain > 0 {
+			n := min(p.remain, len(b))
+			p.remain -= n
+			b = b[n:]
+			continue
+		}
+		n := copy(p.hdr[p.hn:], b)
+		p.hn += n
+		b = b[n:]
+		if p.hn == len(p.hdr) {
+			p.stats.records.Add(1)
+			p.remain = int(p.hdr[3])<<8 | int(p.hdr[4])
+			p.hn = 0
+		}
+	}
+}
+
+// tcpCounter counts the calls, bytes and TLS records on the TCP side of a TLS connection.
+// Reads come from one goroutine and writes from one (the TLS connection serialises them).
 type tcpCounter struct {
 	net.Conn
-	leg *legStats
+	leg        *legStats
+	sent, recv recordParser
+}
+
+func newTCPCounter(c net.Conn, leg *legStats) *tcpCounter {
+	t := &tcpCounter{Conn: c, leg: leg}
+	t.sent.stats = &leg.sent
+	t.recv.stats = &leg.recv
+	return t
 }
 
 func (c *tcpCounter) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	c.leg.recv.tcpCalls.Add(1)
 	c.leg.recv.tcpBytes.Add(uint64(n))
+	c.recv.feed(b[:n])
 	return n, err
 }
 
@@ -140,6 +179,7 @@ func (c *tcpCounter) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	c.leg.sent.tcpCalls.Add(1)
 	c.leg.sent.tcpBytes.Add(uint64(n))
+	c.sent.feed(b[:n])
 	return n, err
 }
 

@@ -50,7 +50,7 @@ func runSource(args []string) error {
 				return nil, err
 			}
 			_ = raw.(*net.TCPConn).SetNoDelay(true)
-			tc := tls.Client(&tcpCounter{Conn: raw, leg: leg}, cfg)
+			tc := tls.Client(newTCPCounter(raw, leg), cfg)
 			_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 			if err := tc.Handshake(); err != nil {
 				raw.Close()
