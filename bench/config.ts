@@ -30,9 +30,28 @@ export const GO_STATS = { src: '127.200.0.2:15090', dst: '127.200.0.3:15090' } a
 /** Which peer stands on both ends of a mode: Node (`waypoint tunnel`, FakeZtunnel + EchoApp) or Go. */
 export type Peer = 'node' | 'go';
 export const PEERS: readonly Peer[] = ['node', 'go'];
-/** A peer's Service VIP and pod addresses. */
-export const peerVip = (peer: Peer): string => (peer === 'go' ? VIP_GO : VIP);
-export const peerPodIp = (peer: Peer, i: number): string => (peer === 'go' ? goPodIp(i) : podIp(i));
+
+/**
+ * The Node peer's frame-counting twin (bench/peers/node): Service `echo-count` with one pod whose
+ * HBONE port is a decrypting TLS tap in front of a FakeZtunnel on COUNT_ZTUNNEL_PORT.
+ */
+export const COUNT_POD_IP = '127.200.3.1';
+export const VIP_COUNT = '127.200.10.3';
+export const COUNT_ZTUNNEL_PORT = 25008;
+/** Where the counting tunnels' taps listen (one port per mode). */
+export const COUNT_TAP_IP = '127.200.0.4';
+
+/** Every echo Service of the benchmark: one per peer, plus the Node peer's counting twin. */
+export type Backend = Peer | 'count';
+const BACKENDS: Record<Backend, { service: string; vip: string; pods: string[] }> = {
+  node: { service: 'echo', vip: VIP, pods: Array.from({ length: POD_COUNT }, (_, i) => podIp(i)) },
+  go: { service: 'echo-go', vip: VIP_GO, pods: Array.from({ length: POD_COUNT }, (_, i) => goPodIp(i)) },
+  count: { service: 'echo-count', vip: VIP_COUNT, pods: [COUNT_POD_IP] },
+};
+const ALL_BACKENDS = Object.keys(BACKENDS) as Backend[];
+/** A backend's Service VIP and pod addresses. */
+export const peerVip = (b: Backend): string => BACKENDS[b].vip;
+export const peerPodIp = (b: Backend, i: number): string => BACKENDS[b].pods[i] ?? BACKENDS[b].pods[0] ?? '';
 /** Service ports of `echo`: what each mode's CONNECT authority names. */
 export const SVC_PORTS = { http: 80, h2c: 81, tcp: 9080, sink: 9100 } as const;
 
@@ -51,8 +70,8 @@ const RULES_PER_POLICY = 100;
 /** Paths the enforcement probes use (see `probeEnforcement`). */
 export const PROBES = { routePath: '/route-probe', authzPath: '/authz-probe' } as const;
 
-function pod(i: number, peer: Peer): string {
-  const app = peer === 'go' ? 'echo-go' : 'echo';
+function pod(i: number, peer: Backend): string {
+  const app = BACKENDS[peer].service;
   return `---
 apiVersion: v1
 kind: Pod
@@ -74,8 +93,8 @@ status:
 `;
 }
 
-function service(peer: Peer): string {
-  const app = peer === 'go' ? 'echo-go' : 'echo';
+function service(peer: Backend): string {
+  const app = BACKENDS[peer].service;
   return `---
 apiVersion: v1
 kind: Service
@@ -94,11 +113,11 @@ spec:
 }
 
 /**
- * The base configuration: per peer one Service with an http, an h2c and two tcp ports over its
- * echo pods (`echo` for the Node peer, `echo-go` for the Go peer).
+ * The base configuration: one Service with an http, an h2c and two tcp ports per backend (`echo`
+ * for the Node peer, `echo-go` for the Go peer, `echo-count` for the Node peer's counting twin).
  */
 export function baseConfig(): string {
-  const pods = PEERS.flatMap((peer) => Array.from({ length: POD_COUNT }, (_, i) => pod(i, peer))).join('');
+  const pods = ALL_BACKENDS.flatMap((b) => BACKENDS[b].pods.map((_, i) => pod(i, b))).join('');
   return `apiVersion: v1
 kind: Namespace
 metadata:
@@ -115,7 +134,7 @@ spec:
   gatewayClassName: istio-waypoint
   listeners:
     - { name: mesh, port: 15008, protocol: HBONE }
-${PEERS.map(service).join('')}${pods}`;
+${ALL_BACKENDS.map(service).join('')}${pods}`;
 }
 
 const serviceParent = (svc: string): string => `  parentRefs:
@@ -126,9 +145,9 @@ const serviceParent = (svc: string): string => `  parentRefs:
  * 100 HTTPRoutes on one peer's echo Service: 98 that never match the benchmark request (path and header
  * matches), one redirect probe, and a catch-all last one that carries the benchmark traffic.
  */
-function routes(peer: Peer): string {
-  const svc = peer === 'go' ? 'echo-go' : 'echo';
-  const suffix = peer === 'go' ? '-go' : '';
+function routes(peer: Backend): string {
+  const svc = BACKENDS[peer].service;
+  const suffix = peer === 'node' ? '' : `-${peer}`;
   const out: string[] = [];
   for (let i = 0; i < ROUTE_COUNT - 2; i++) {
     out.push(`---
@@ -208,7 +227,7 @@ metadata:
   name: policy-${p}
   namespace: ${NAMESPACE}
 spec:
-  targetRefs: [{ group: "", kind: Service, name: echo }, { group: "", kind: Service, name: echo-go }]
+  targetRefs: [${ALL_BACKENDS.map((b) => `{ group: "", kind: Service, name: ${BACKENDS[b].service} }`).join(', ')}]
   action: ${deny ? 'DENY' : 'ALLOW'}
   rules:
 ${rules.join('\n')}
@@ -219,5 +238,5 @@ ${rules.join('\n')}
 
 /** The base configuration plus 100 HTTPRoutes per Service and 1,000 AuthorizationPolicy rules on both. */
 export function loadedConfig(): string {
-  return `${baseConfig()}${PEERS.map(routes).join('')}${policies()}`;
+  return `${baseConfig()}${ALL_BACKENDS.map(routes).join('')}${policies()}`;
 }
