@@ -73,16 +73,16 @@ export function perRequest(d: DirCounts, requests: number, sender: boolean): Dir
 }
 
 /**
- * Both legs per request from the source's counts (`up`, its sent direction goes to the waypoint)
+ * Both legs per request (`flushesCounted`: the counting side saw its own writes, not only records) from the source's counts (`up`, its sent direction goes to the waypoint)
  * and the destination's (`down`, its received direction comes from the waypoint).
  */
-export function frameStats(requests: number, up: LegCounts | undefined, down: LegCounts | undefined): FrameStats {
+export function frameStats(requests: number, up: LegCounts | undefined, down: LegCounts | undefined, flushesCounted = true): FrameStats {
   const out: FrameStats = { requests };
   if (up !== undefined) {
-    out.in = { toWaypoint: perRequest(up.sent, requests, true), fromWaypoint: perRequest(up.recv, requests, false), sessions: up.sessions, streams: up.streams };
+    out.in = { toWaypoint: perRequest(up.sent, requests, flushesCounted), fromWaypoint: perRequest(up.recv, requests, false), sessions: up.sessions, streams: up.streams };
   }
   if (down !== undefined) {
-    out.out = { fromWaypoint: perRequest(down.recv, requests, false), toWaypoint: perRequest(down.sent, requests, true), sessions: down.sessions, streams: down.streams };
+    out.out = { fromWaypoint: perRequest(down.recv, requests, false), toWaypoint: perRequest(down.sent, requests, flushesCounted), sessions: down.sessions, streams: down.streams };
   }
   return out;
 }

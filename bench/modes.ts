@@ -4,7 +4,7 @@
  * the waypoint's and the source peer's CPU time read around each fixed-rate run and the peer's
  * frame counters around the paced one.
  */
-import { CLIENT_IP, peerPodIp, peerVip, SVC_PORTS, type Peer, type WaypointKey } from './config.js';
+import { CLIENT_IP, peerPodIp, peerVip, SVC_PORTS, type Backend, type Peer, type WaypointKey } from './config.js';
 import { diffLeg, frameStats, type FrameStats, type LegCounts } from './frames.js';
 import { h1Load, h2cLoad, type LoadOptions, type LoadResult } from './load.js';
 import { cpuSeconds, foreignCpu, probe, rssMb } from './measure.js';
@@ -19,6 +19,8 @@ export interface Settings {
   fixedSeconds: number;
   /** The paced (fortio-like) run at the same rate and connections. */
   pacedSeconds: number;
+  /** The Node peer's frame-counting pass (through TLS taps), per mode. */
+  countSeconds: number;
   fixedConnections: number;
   fixedRate: number;
   path: string;
@@ -35,6 +37,7 @@ export function settings(quick: boolean): Settings {
     closedConnections: 64,
     fixedSeconds: quick ? 2 : 15,
     pacedSeconds: quick ? 2.5 : 15,
+    countSeconds: quick ? 1 : 3,
     fixedConnections: 16,
     fixedRate: 1000,
     path: '/?raw=1024',
@@ -48,8 +51,8 @@ export interface ModeSpec {
   key: string;
   label: string;
   waypoint: WaypointKey | undefined;
-  /** CONNECT authority for a peer's pods or Service. */
-  authority: (peer: Peer) => string;
+  /** CONNECT authority for a backend's pods or Service. */
+  authority: (backend: Backend) => string;
   protocol: 'h1' | 'h2c';
 }
 

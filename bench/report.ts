@@ -164,7 +164,7 @@ function pacedCells(r: Report, m: ModeResult): string[] {
 
 const FRAME_COLUMNS = ['mode [peer]', 'leg', 'direction', 'DATA', 'HEADERS', 'WINDOW_UPDATE', 'PING', 'SETTINGS', 'RST_STREAM', 'other', 'TLS records', 'flushes', 'TCP bytes'];
 
-/** frames/request (bytes/request) of one type. */
+/** Frames per request × their mean size, of one type. */
 function frameCell(d: DirPerRequest, t: FrameType | 'rest'): string {
   const c =
     t === 'rest'
@@ -172,7 +172,7 @@ function frameCell(d: DirPerRequest, t: FrameType | 'rest'): string {
           .filter(([k]) => !['DATA', 'HEADERS', 'WINDOW_UPDATE', 'PING', 'SETTINGS', 'RST_STREAM'].includes(k))
           .reduce((a, [, v]) => ({ frames: a.frames + (v?.frames ?? 0), bytes: a.bytes + (v?.bytes ?? 0) }), { frames: 0, bytes: 0 })
       : d.frames[t];
-  return c === undefined || c.frames === 0 ? '0' : `${f(c.frames)} (${fi(c.bytes)} B)`;
+  return c === undefined || c.frames === 0 ? '0' : `${f(c.frames)} × ${fi(c.bytes / c.frames)} B`;
 }
 
 /** One row per mode, peer, leg and direction: frames per request as the Go peer counts them. */
@@ -267,7 +267,7 @@ export function printReport(r: Report): void {
     '',
     textTable(PACED_COLUMNS, r.modes.map((m) => pacedCells(r, m))),
     '',
-    'frames per request over the paced run, as the peer counts them on its side of each leg: frames (bytes); flushes = the sending peer\'s writes',
+    'frames per request (× mean frame size incl. the 9-byte header) on each HBONE leg: Go peer over its paced run, Node peer over a paced counting pass through TLS taps; TLS records and TCP bytes per request; flushes = the Go peer\'s own writes',
     '',
     textTable(FRAME_COLUMNS, frameRows(r)),
     '',
@@ -338,9 +338,10 @@ ${markdownTable(PACED_COLUMNS, r.modes.map((m) => padRow(pacedCells(r, m), PACED
 
 ## Frames per request (paced run)
 
-As the peer counts them on its side of each HBONE leg (the plaintext of each TLS connection
-parsed for frame headers; TLS records on the TCP side): frames per request (bytes per request);
-flushes are the sending peer's writes.
+Frames per request × their mean size (9-byte header included) on each HBONE leg, with TLS records
+and TCP bytes per request. The Go peer counts its own connections over the paced run (flushes are
+its writes); the Node peer's legs are counted by TLS taps decrypting with a key log over a
+separate paced counting pass (see the notes).
 
 ${markdownTable(FRAME_COLUMNS, frameRows(r))}
 

@@ -10,6 +10,7 @@ import { bulkTransfer, openIdleSessions, probe, rssMb } from './measure.js';
 import { startMesh, tunnelsReady } from './mesh.js';
 import { BULK, MODES, runMode, settings, tunnelSpecs, WAYPOINTS, type ModeContext, type ModeResult } from './modes.js';
 import { buildGoPeer } from './peers/go/build.js';
+import { NodeFrameCounter } from './peers/node/counting.js';
 import { startGoPeer, type GoPeer } from './peers/go/peer.js';
 import { killAllNow, stopAll, waitForPort } from './processes.js';
 import { machine, printReport, writeJson, writeMarkdown, type BulkFigures, type Report } from './report.js';
@@ -31,8 +32,11 @@ async function enforcement(port: number | undefined): Promise<Report['enforcemen
 
 /** The temporary directory (certificates, configuration), removed at the end and on signals. */
 let tempDir: string | undefined;
+/** Closes the Node peer's frame-counting taps. */
+let stopCounter: () => Promise<void> = () => Promise.resolve();
 
 async function cleanup(): Promise<void> {
+  await stopCounter();
   await stopAll();
   if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
 }
@@ -82,6 +86,13 @@ async function main(): Promise<void> {
         go = undefined;
       }
     }
+    let counter: NodeFrameCounter | undefined;
+    try {
+      counter = await NodeFrameCounter.start(dir);
+      stopCounter = () => counter?.close() ?? Promise.resolve();
+    } catch (err) {
+      notes.push(`The Node peer's frames were not counted: ${(err as Error).message.split('\n')[0] ?? ''}`);
+    }
     const portOf = (peer: Peer, key: string): number | undefined =>
       peer === 'go' ? (go === undefined ? undefined : goSpecs.find((t) => t.key === key)?.port) : tunnels.has(key) ? specs.find((t) => t.key === key)?.port : undefined;
 
@@ -118,6 +129,15 @@ async function main(): Promise<void> {
         }
         const r = await runMode(m, s, ctx, log);
         if (r.na !== undefined) log(`!!! ${m.label} [${peer}]: ${r.na}`);
+        else if (peer === 'node' && counter !== undefined) {
+          log(`${m.label} [node]: counting frames through TLS taps, paced ${s.countSeconds} s`);
+          try {
+            r.frames = await counter.pass(m, MODES.indexOf(m), s);
+            if (r.frames === undefined) log(`!!! ${m.label} [node]: the taps found no key log lines; frames not counted`);
+          } catch (err) {
+            log(`!!! ${m.label} [node]: frame counting failed: ${(err as Error).message.split('\n')[0] ?? ''}`);
+          }
+        }
         modes.push(r);
       }
     }
@@ -146,10 +166,10 @@ async function main(): Promise<void> {
       'Latency percentiles come from autocannon\'s per-response timings (sub-millisecond); its own histogram keeps whole milliseconds.',
       'Two peers in the same run, on both ends of every mode: "node" is `waypoint tunnel` with FakeZtunnel + EchoApp (src/testkit); "go" is bench/peers/go/hbone-peer on Go\'s x/net/http2 (Debian golang-go 1.19, x/net 0.7.0) as source ztunnel and as destination ztunnel serving the echo inside each CONNECT stream. Each peer\'s baseline is its own source talking straight to its own destination.',
       'Paced latency (bench/paced.ts) follows fortio: request j is due at start + j/rate on connection j mod 16, so each connection sends at a fixed 16 ms interval, staggered by 1 ms; a request whose connection is still busy goes on a spare connection or waits, counts as late and is timed from when it was due. Timers have 1 ms resolution, so "lag p99" shows how evenly requests actually left.',
-      'Frames per request come from the Go peer, which parses HTTP/2 frame headers on the plaintext side of each of its TLS connections and TLS record headers on the TCP side, over the paced run; flushes are its own writes. The Node peer\'s legs are not counted (Node\'s HTTP/2 writes go from nghttp2 to TLS in C++, out of reach of a JS wrapper).',
+      'Frames per request: the Go peer parses HTTP/2 frame headers on the plaintext side of each of its TLS connections and TLS record headers on the TCP side, over the measured paced run; flushes are its own writes. Node writes HTTP/2 from nghttp2 to TLS in C++, out of reach of a JS wrapper, so the Node peer\'s frames come from a separate paced counting pass per mode (Service echo-count): a key-logging `waypoint tunnel` and FakeZtunnel, with TLS taps (bench/peers/node/tls-tap.ts) on both legs decrypting with the key log; it sees TLS records, not the writes behind them.',
       'autocannon\'s overallRate is a per-connection quota per second: each of the 16 connections sends its ~63 requests back to back at the start of every second, then waits (checked against a plain server: all 1,000 requests of a second arrive within its first ~100 ms). "Fixed-rate" latency is therefore that of 16 concurrent requests in bursts, not of evenly spaced ones as fortio measures Istio.',
       'The waypoints run with --log-level warn, so no access-log lines are written.',
-      'Idle RSS is read before any traffic with the benchmark configuration (one Service, two pods); idle sessions each hold one open CONNECT to the http port and are closed before the load modes.',
+      'Idle RSS is read before any traffic with the benchmark configuration (three Services: echo, echo-go, echo-count; five pods); idle sessions each hold one open CONNECT to the http port and are closed before the load modes.',
       'h2c is driven by a small node:http2 loop in the harness (one connection per client, the same per-connection rate quota as autocannon); its client costs more CPU than autocannon\'s, so its closed-loop req/s is not directly comparable.',
       `All processes share this machine's ${machine().cores} cores; closed-loop req/s is bounded by whichever process saturates first.`,
     );
