@@ -17,6 +17,41 @@ export const podCertDir = (root: string, i: number): string => join(root, `pod-$
 export const POD_PORTS = { ztunnel: 15008, http: 8080, tcpEcho: 9000, sink: 9100 } as const;
 
 export const VIP = '127.200.10.1';
+
+/**
+ * The Go peer's pods (bench/peers/go): Service `echo-go` on its own VIP, same ports and service
+ * account, each pod served by `hbone-peer dst` (destination ztunnel + echo in one process).
+ */
+export const goPodIp = (i: number): string => `127.200.2.${i + 1}`;
+export const VIP_GO = '127.200.10.2';
+/** Stats endpoints of the Go peer's processes. */
+export const GO_STATS = { src: '127.200.0.2:15090', dst: '127.200.0.3:15090' } as const;
+
+/** Which peer stands on both ends of a mode: Node (`waypoint tunnel`, FakeZtunnel + EchoApp) or Go. */
+export type Peer = 'node' | 'go';
+export const PEERS: readonly Peer[] = ['node', 'go'];
+
+/**
+ * The Node peer's frame-counting twin (bench/peers/node): Service `echo-count` with one pod whose
+ * HBONE port is a decrypting TLS tap in front of a FakeZtunnel on COUNT_ZTUNNEL_PORT.
+ */
+export const COUNT_POD_IP = '127.200.3.1';
+export const VIP_COUNT = '127.200.10.3';
+export const COUNT_ZTUNNEL_PORT = 25008;
+/** Where the counting tunnels' taps listen (one port per mode). */
+export const COUNT_TAP_IP = '127.200.0.4';
+
+/** Every echo Service of the benchmark: one per peer, plus the Node peer's counting twin. */
+export type Backend = Peer | 'count';
+const BACKENDS: Record<Backend, { service: string; vip: string; pods: string[] }> = {
+  node: { service: 'echo', vip: VIP, pods: Array.from({ length: POD_COUNT }, (_, i) => podIp(i)) },
+  go: { service: 'echo-go', vip: VIP_GO, pods: Array.from({ length: POD_COUNT }, (_, i) => goPodIp(i)) },
+  count: { service: 'echo-count', vip: VIP_COUNT, pods: [COUNT_POD_IP] },
+};
+const ALL_BACKENDS = Object.keys(BACKENDS) as Backend[];
+/** A backend's Service VIP and pod addresses. */
+export const peerVip = (b: Backend): string => BACKENDS[b].vip;
+export const peerPodIp = (b: Backend, i: number): string => BACKENDS[b].pods[i] ?? BACKENDS[b].pods[0] ?? '';
 /** Service ports of `echo`: what each mode's CONNECT authority names. */
 export const SVC_PORTS = { http: 80, h2c: 81, tcp: 9080, sink: 9100 } as const;
 
@@ -35,14 +70,15 @@ const RULES_PER_POLICY = 100;
 /** Paths the enforcement probes use (see `probeEnforcement`). */
 export const PROBES = { routePath: '/route-probe', authzPath: '/authz-probe' } as const;
 
-function pod(i: number): string {
+function pod(i: number, peer: Backend): string {
+  const app = BACKENDS[peer].service;
   return `---
 apiVersion: v1
 kind: Pod
 metadata:
-  name: echo-${i + 1}
+  name: ${app}-${i + 1}
   namespace: ${NAMESPACE}
-  labels: { app: echo }
+  labels: { app: ${app} }
 spec:
   serviceAccountName: ${POD_SA}
   containers:
@@ -53,13 +89,35 @@ spec:
         - { name: sink, containerPort: ${POD_PORTS.sink} }
 status:
   phase: Running
-  podIP: ${podIp(i)}
+  podIP: ${peerPodIp(peer, i)}
 `;
 }
 
-/** The base configuration: one Service with an http, an h2c and two tcp ports over the echo pods. */
+function service(peer: Backend): string {
+  const app = BACKENDS[peer].service;
+  return `---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ${app}
+  namespace: ${NAMESPACE}
+spec:
+  clusterIP: ${peerVip(peer)}
+  selector: { app: ${app} }
+  ports:
+    - { name: http, port: ${SVC_PORTS.http}, targetPort: ${POD_PORTS.http}, appProtocol: http }
+    - { name: http2-echo, port: ${SVC_PORTS.h2c}, targetPort: ${POD_PORTS.http}, appProtocol: http2 }
+    - { name: tcp-floor, port: ${SVC_PORTS.tcp}, targetPort: ${POD_PORTS.http}, appProtocol: tcp }
+    - { name: tcp-sink, port: ${SVC_PORTS.sink}, targetPort: ${POD_PORTS.sink}, appProtocol: tcp }
+`;
+}
+
+/**
+ * The base configuration: one Service with an http, an h2c and two tcp ports per backend (`echo`
+ * for the Node peer, `echo-go` for the Go peer, `echo-count` for the Node peer's counting twin).
+ */
 export function baseConfig(): string {
-  const pods = Array.from({ length: POD_COUNT }, (_, i) => pod(i)).join('');
+  const pods = ALL_BACKENDS.flatMap((b) => BACKENDS[b].pods.map((_, i) => pod(i, b))).join('');
   return `apiVersion: v1
 kind: Namespace
 metadata:
@@ -76,42 +134,30 @@ spec:
   gatewayClassName: istio-waypoint
   listeners:
     - { name: mesh, port: 15008, protocol: HBONE }
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: echo
-  namespace: ${NAMESPACE}
-spec:
-  clusterIP: ${VIP}
-  selector: { app: echo }
-  ports:
-    - { name: http, port: ${SVC_PORTS.http}, targetPort: ${POD_PORTS.http}, appProtocol: http }
-    - { name: http2-echo, port: ${SVC_PORTS.h2c}, targetPort: ${POD_PORTS.http}, appProtocol: http2 }
-    - { name: tcp-floor, port: ${SVC_PORTS.tcp}, targetPort: ${POD_PORTS.http}, appProtocol: tcp }
-    - { name: tcp-sink, port: ${SVC_PORTS.sink}, targetPort: ${POD_PORTS.sink}, appProtocol: tcp }
-${pods}`;
+${ALL_BACKENDS.map(service).join('')}${pods}`;
 }
 
-const serviceParent = `  parentRefs:
-    - { group: "", kind: Service, name: echo, port: ${SVC_PORTS.http} }
+const serviceParent = (svc: string): string => `  parentRefs:
+    - { group: "", kind: Service, name: ${svc}, port: ${SVC_PORTS.http} }
 `;
 
 /**
- * 100 HTTPRoutes on the echo Service: 98 that never match the benchmark request (path and header
+ * 100 HTTPRoutes on one peer's echo Service: 98 that never match the benchmark request (path and header
  * matches), one redirect probe, and a catch-all last one that carries the benchmark traffic.
  */
-function routes(): string {
+function routes(peer: Backend): string {
+  const svc = BACKENDS[peer].service;
+  const suffix = peer === 'node' ? '' : `-${peer}`;
   const out: string[] = [];
   for (let i = 0; i < ROUTE_COUNT - 2; i++) {
     out.push(`---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
-  name: route-${i}
+  name: route-${i}${suffix}
   namespace: ${NAMESPACE}
 spec:
-${serviceParent}  rules:
+${serviceParent(svc)}  rules:
     - matches:
         - path: { type: PathPrefix, value: /api/v${i}/ }
           headers: [{ name: x-tenant, value: tenant-${i} }]
@@ -120,17 +166,17 @@ ${serviceParent}  rules:
       filters:
         - type: RequestHeaderModifier
           requestHeaderModifier: { set: [{ name: x-route, value: route-${i} }] }
-      backendRefs: [{ name: echo, port: ${SVC_PORTS.http} }]
+      backendRefs: [{ name: ${svc}, port: ${SVC_PORTS.http} }]
 `);
   }
   out.push(`---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
-  name: route-probe
+  name: route-probe${suffix}
   namespace: ${NAMESPACE}
 spec:
-${serviceParent}  rules:
+${serviceParent(svc)}  rules:
     - matches: [{ path: { type: Exact, value: ${PROBES.routePath} } }]
       filters:
         - type: RequestRedirect
@@ -139,12 +185,12 @@ ${serviceParent}  rules:
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
-  name: route-default
+  name: route-default${suffix}
   namespace: ${NAMESPACE}
 spec:
-${serviceParent}  rules:
+${serviceParent(svc)}  rules:
     - matches: [{ path: { type: PathPrefix, value: / } }]
-      backendRefs: [{ name: echo, port: ${SVC_PORTS.http} }]
+      backendRefs: [{ name: ${svc}, port: ${SVC_PORTS.http} }]
 `);
   return out.join('');
 }
@@ -181,7 +227,7 @@ metadata:
   name: policy-${p}
   namespace: ${NAMESPACE}
 spec:
-  targetRefs: [{ group: "", kind: Service, name: echo }]
+  targetRefs: [${ALL_BACKENDS.map((b) => `{ group: "", kind: Service, name: ${BACKENDS[b].service} }`).join(', ')}]
   action: ${deny ? 'DENY' : 'ALLOW'}
   rules:
 ${rules.join('\n')}
@@ -190,7 +236,7 @@ ${rules.join('\n')}
   return out.join('');
 }
 
-/** The base configuration plus 100 HTTPRoutes and 1,000 AuthorizationPolicy rules. */
+/** The base configuration plus 100 HTTPRoutes per Service and 1,000 AuthorizationPolicy rules on both. */
 export function loadedConfig(): string {
-  return `${baseConfig()}${routes()}${policies()}`;
+  return `${baseConfig()}${ALL_BACKENDS.map(routes).join('')}${policies()}`;
 }

@@ -83,7 +83,7 @@ export function h1Load(o: LoadOptions): Promise<LoadResult> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function connectH2c(host: string, port: number, timeoutMs: number): Promise<ClientHttp2Session> {
+export function connectH2c(host: string, port: number, timeoutMs: number): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const s = http2.connect(`http://${host}:${port}`);
     const timer = setTimeout(() => {
@@ -102,7 +102,7 @@ function connectH2c(host: string, port: number, timeoutMs: number): Promise<Clie
 }
 
 /** One GET on an h2c session: the status, or an error kind. */
-function h2Request(s: ClientHttp2Session, path: string, timeoutMs: number): Promise<{ status: number } | { error: 'timeout' | 'reset' }> {
+export function h2Request(s: ClientHttp2Session, path: string, timeoutMs: number): Promise<{ status: number } | { error: 'timeout' | 'reset' }> {
   return new Promise((resolve) => {
     let status = 0;
     let done = false;

@@ -18,11 +18,17 @@ export class Child {
   readonly exited: Promise<number | null>;
   #output = '';
 
-  constructor(name: string, script: string, args: string[]) {
+  /**
+   * A Node script (with `extraNodeArgs`, e.g. `--tls-keylog=…`), or with `executable` a program
+   * run directly (the Go peer).
+   */
+  constructor(name: string, script: string, args: string[], executable = false, extraNodeArgs: string[] = []) {
     this.name = name;
     // BENCH_WAYPOINT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the waypoints.
-    const nodeArgs = name.startsWith('waypoint') ? (process.env.BENCH_WAYPOINT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
-    this.proc = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const nodeArgs = [...(name.startsWith('waypoint') ? (process.env.BENCH_WAYPOINT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : []), ...extraNodeArgs];
+    this.proc = executable
+      ? spawn(script, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => {
       // Only the tail matters (for error messages); never let a chatty child grow the harness.
       this.#output = (this.#output + d.toString()).slice(-8192);
@@ -59,6 +65,10 @@ export class Child {
 
 export const spawnCli = (name: string, args: string[]): Child => new Child(name, CLI, args);
 export const spawnBackends = (certsRoot: string): Child => new Child('backends', BACKENDS, [certsRoot]);
+export const spawnExecutable = (name: string, file: string, args: string[]): Child => new Child(name, file, args, true);
+/** `waypoint <args>` or a bench script, with extra Node options. */
+export const spawnCliWith = (name: string, args: string[], nodeArgs: string[]): Child => new Child(name, CLI, args, false, nodeArgs);
+export const spawnScript = (name: string, script: string, args: string[], nodeArgs: string[] = []): Child => new Child(name, script, args, false, nodeArgs);
 
 export async function stopAll(): Promise<void> {
   await Promise.allSettled([...children].map((c) => c.stop()));

@@ -5,12 +5,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLIENT_IP, PROBES, SVC_PORTS, VIP, WAYPOINT_IPS, WAYPOINT_PORTS } from './config.js';
+import { CLIENT_IP, PEERS, PROBES, SVC_PORTS, VIP, WAYPOINT_IPS, WAYPOINT_PORTS, type Peer } from './config.js';
 import { bulkTransfer, openIdleSessions, probe, rssMb } from './measure.js';
 import { startMesh, tunnelsReady } from './mesh.js';
-import { BULK, MODES, runMode, settings, tunnelSpecs, WAYPOINTS, type ModeResult } from './modes.js';
-import { killAllNow, stopAll } from './processes.js';
-import { machine, printReport, writeJson, writeMarkdown, type Report } from './report.js';
+import { BULK, MODES, runMode, settings, tunnelSpecs, WAYPOINTS, type ModeContext, type ModeResult } from './modes.js';
+import { buildGoPeer } from './peers/go/build.js';
+import { NodeFrameCounter } from './peers/node/counting.js';
+import { startGoPeer, type GoPeer } from './peers/go/peer.js';
+import { killAllNow, stopAll, waitForPort } from './processes.js';
+import { machine, printReport, writeJson, writeMarkdown, type BulkFigures, type Report } from './report.js';
 
 const t0 = Date.now();
 const log = (line: string): void => {
@@ -29,8 +32,11 @@ async function enforcement(port: number | undefined): Promise<Report['enforcemen
 
 /** The temporary directory (certificates, configuration), removed at the end and on signals. */
 let tempDir: string | undefined;
+/** Closes the Node peer's frame-counting taps. */
+let stopCounter: () => Promise<void> = () => Promise.resolve();
 
 async function cleanup(): Promise<void> {
+  await stopCounter();
   await stopAll();
   if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
 }
@@ -41,7 +47,11 @@ async function main(): Promise<void> {
   tempDir = dir;
   const notes: string[] = [];
   try {
-    const specs = tunnelSpecs();
+    const goBuild = await buildGoPeer(log);
+    if ('na' in goBuild) log(`!!! Go peer: ${goBuild.na}`);
+    else notes.push(...goBuild.notes);
+    const specs = tunnelSpecs('node');
+    const goSpecs = tunnelSpecs('go');
     const mesh = await startMesh(dir, WAYPOINTS, specs, log);
     const main = mesh.waypoints.get('main');
     if (main === undefined) throw new Error(`the waypoint did not start: ${mesh.refused.get('main') ?? 'unknown'}`);
@@ -64,43 +74,102 @@ async function main(): Promise<void> {
     }
 
     const tunnels = await tunnelsReady(mesh, specs);
-    const portOf = (key: string): number | undefined => (tunnels.has(key) ? specs.find((t) => t.key === key)?.port : undefined);
+    let go: GoPeer | undefined;
+    let goNa = 'na' in goBuild ? goBuild.na : undefined;
+    if (!('na' in goBuild)) {
+      try {
+        go = await startGoPeer(goBuild.binary, dir, goSpecs);
+        await Promise.all(goSpecs.map((t) => waitForPort((go as GoPeer).src, CLIENT_IP, t.port)));
+      } catch (err) {
+        goNa = `Go peer did not start: ${(err as Error).message.split('\n')[0] ?? ''}`;
+        log(`!!! ${goNa}`);
+        go = undefined;
+      }
+    }
+    let counter: NodeFrameCounter | undefined;
+    try {
+      counter = await NodeFrameCounter.start(dir);
+      stopCounter = () => counter?.close() ?? Promise.resolve();
+    } catch (err) {
+      notes.push(`The Node peer's frames were not counted: ${(err as Error).message.split('\n')[0] ?? ''}`);
+    }
+    const portOf = (peer: Peer, key: string): number | undefined =>
+      peer === 'go' ? (go === undefined ? undefined : goSpecs.find((t) => t.key === key)?.port) : tunnels.has(key) ? specs.find((t) => t.key === key)?.port : undefined;
 
-    const enforced = await enforcement(portOf('l7-loaded'));
+    const enforced = await enforcement(portOf('node', 'l7-loaded'));
     log(`L7 loaded: routes ${enforced.routes}; AuthorizationPolicy ${enforced.authorization}`);
+    if (go !== undefined) {
+      const goEnforced = await enforcement(portOf('go', 'l7-loaded'));
+      log(`L7 loaded, Go peer: routes ${goEnforced.routes}; AuthorizationPolicy ${goEnforced.authorization}`);
+      if (goEnforced.routes !== enforced.routes || goEnforced.authorization !== enforced.authorization) {
+        notes.push(`L7 loaded enforcement differs for the Go peer: routes ${goEnforced.routes}; AuthorizationPolicy ${goEnforced.authorization}`);
+      }
+    }
 
     const modes: ModeResult[] = [];
     for (const m of MODES) {
-      const tunnel = tunnels.get(m.key);
-      const port = portOf(m.key);
-      const waypoint = m.waypoint === undefined ? undefined : mesh.waypoints.get(m.waypoint);
-      if (m.waypoint !== undefined && waypoint === undefined) {
-        modes.push({ key: m.key, label: m.label, na: mesh.refused.get(m.waypoint) ?? 'waypoint not running' });
-        continue;
+      for (const peer of PEERS) {
+        const waypoint = m.waypoint === undefined ? undefined : mesh.waypoints.get(m.waypoint);
+        if (m.waypoint !== undefined && waypoint === undefined) {
+          modes.push({ key: m.key, label: m.label, peer, na: mesh.refused.get(m.waypoint) ?? 'waypoint not running' });
+          continue;
+        }
+        const port = portOf(peer, m.key);
+        let ctx: ModeContext;
+        if (peer === 'go') {
+          if (go === undefined || port === undefined) {
+            modes.push({ key: m.key, label: m.label, peer, na: goNa ?? 'Go peer not running' });
+            continue;
+          }
+          ctx = { peer, port, tunnelPid: go.src.pid, waypointPid: waypoint?.pid, counts: go.counts };
+        } else {
+          const tunnel = tunnels.get(m.key);
+          if (tunnel === undefined || port === undefined) throw new Error(`no tunnel for ${m.key}`);
+          ctx = { peer, port, tunnelPid: tunnel.pid, waypointPid: waypoint?.pid };
+        }
+        const r = await runMode(m, s, ctx, log);
+        if (r.na !== undefined) log(`!!! ${m.label} [${peer}]: ${r.na}`);
+        else if (peer === 'node' && counter !== undefined) {
+          log(`${m.label} [node]: counting frames through TLS taps, paced ${s.countSeconds} s`);
+          try {
+            r.frames = await counter.pass(m, MODES.indexOf(m), s);
+            if (r.frames === undefined) log(`!!! ${m.label} [node]: the taps found no key log lines; frames not counted`);
+          } catch (err) {
+            log(`!!! ${m.label} [node]: frame counting failed: ${(err as Error).message.split('\n')[0] ?? ''}`);
+          }
+        }
+        modes.push(r);
       }
-      if (tunnel === undefined || port === undefined) throw new Error(`no tunnel for ${m.key}`);
-      const r = await runMode(m, s, { port, tunnelPid: tunnel.pid, waypointPid: waypoint?.pid }, log);
-      if (r.na !== undefined) log(`!!! ${m.label}: ${r.na}`);
-      modes.push(r);
     }
 
     const bulk: Report['bulk'] = { bytes: s.bulkBytes };
-    try {
-      const timeoutMs = 30_000 + s.bulkBytes / 5_000;
-      log(`bulk ${s.bulkBytes / 1024 / 1024} MiB, baseline`);
-      bulk.baselineMBps = await bulkTransfer(CLIENT_IP, portOf(BULK.baseline.key) ?? 0, s.bulkBytes, timeoutMs);
-      log(`bulk ${s.bulkBytes / 1024 / 1024} MiB, through the waypoint's tcp port`);
-      bulk.waypointMBps = await bulkTransfer(CLIENT_IP, portOf(BULK.waypoint.key) ?? 0, s.bulkBytes, timeoutMs);
-    } catch (err) {
-      bulk.error = (err as Error).message;
-      log(`!!! bulk: ${bulk.error}`);
+    for (const peer of PEERS) {
+      const b: BulkFigures = {};
+      bulk[peer] = b;
+      if (peer === 'go' && go === undefined) {
+        b.error = goNa ?? 'Go peer not running';
+        continue;
+      }
+      try {
+        const timeoutMs = 30_000 + s.bulkBytes / 5_000;
+        log(`bulk ${s.bulkBytes / 1024 / 1024} MiB [${peer}], baseline`);
+        b.baselineMBps = await bulkTransfer(CLIENT_IP, portOf(peer, BULK.baseline.key) ?? 0, s.bulkBytes, timeoutMs);
+        log(`bulk ${s.bulkBytes / 1024 / 1024} MiB [${peer}], through the waypoint's tcp port`);
+        b.waypointMBps = await bulkTransfer(CLIENT_IP, portOf(peer, BULK.waypoint.key) ?? 0, s.bulkBytes, timeoutMs);
+      } catch (err) {
+        b.error = (err as Error).message;
+        log(`!!! bulk [${peer}]: ${b.error}`);
+      }
     }
 
     notes.push(
       'Latency percentiles come from autocannon\'s per-response timings (sub-millisecond); its own histogram keeps whole milliseconds.',
+      'Two peers in the same run, on both ends of every mode: "node" is `waypoint tunnel` with FakeZtunnel + EchoApp (src/testkit); "go" is bench/peers/go/hbone-peer on Go\'s x/net/http2 (Debian golang-go 1.19, x/net 0.7.0) as source ztunnel and as destination ztunnel serving the echo inside each CONNECT stream. Each peer\'s baseline is its own source talking straight to its own destination.',
+      'Paced latency (bench/paced.ts) follows fortio: request j is due at start + j/rate on connection j mod 16, so each connection sends at a fixed 16 ms interval, staggered by 1 ms; a request whose connection is still busy goes on a spare connection or waits, counts as late and is timed from when it was due. Timers have 1 ms resolution, so "lag p99" shows how evenly requests actually left.',
+      'Frames per request: the Go peer parses HTTP/2 frame headers on the plaintext side of each of its TLS connections and TLS record headers on the TCP side, over the measured paced run; flushes are its own writes. Node writes HTTP/2 from nghttp2 to TLS in C++, out of reach of a JS wrapper, so the Node peer\'s frames come from a separate paced counting pass per mode (Service echo-count): a key-logging `waypoint tunnel` and FakeZtunnel, with TLS taps (bench/peers/node/tls-tap.ts) on both legs decrypting with the key log; it sees TLS records, not the writes behind them.',
       'autocannon\'s overallRate is a per-connection quota per second: each of the 16 connections sends its ~63 requests back to back at the start of every second, then waits (checked against a plain server: all 1,000 requests of a second arrive within its first ~100 ms). "Fixed-rate" latency is therefore that of 16 concurrent requests in bursts, not of evenly spaced ones as fortio measures Istio.',
       'The waypoints run with --log-level warn, so no access-log lines are written.',
-      'Idle RSS is read before any traffic with the benchmark configuration (one Service, two pods); idle sessions each hold one open CONNECT to the http port and are closed before the load modes.',
+      'Idle RSS is read before any traffic with the benchmark configuration (three Services: echo, echo-go, echo-count; five pods); idle sessions each hold one open CONNECT to the http port and are closed before the load modes.',
       'h2c is driven by a small node:http2 loop in the harness (one connection per client, the same per-connection rate quota as autocannon); its client costs more CPU than autocannon\'s, so its closed-loop req/s is not directly comparable.',
       `All processes share this machine's ${machine().cores} cores; closed-loop req/s is bounded by whichever process saturates first.`,
     );
@@ -113,9 +182,11 @@ async function main(): Promise<void> {
       await writeMarkdown(report);
       log('wrote bench/RESULTS.md and bench/latency.svg');
     }
-    const failed = modes.filter((m) => m.na === undefined && ((m.closed?.errors ?? 0) + (m.closed?.non2xx ?? 0) + (m.fixed?.errors ?? 0) + (m.fixed?.non2xx ?? 0) > 0));
+    const failed = modes.filter(
+      (m) => m.na === undefined && [m.closed, m.fixed, m.paced].some((r) => r !== undefined && r.errors + r.non2xx > 0),
+    );
     if (failed.length > 0) {
-      process.stderr.write(`\n!!! ERRORS in ${failed.map((m) => m.label).join(', ')}: every mode must finish with zero errors and zero non-2xx\n`);
+      process.stderr.write(`\n!!! ERRORS in ${failed.map((m) => `${m.label} [${m.peer}]`).join(', ')}: every mode must finish with zero errors and zero non-2xx\n`);
       process.exitCode = 1;
     }
   } finally {
