@@ -186,7 +186,7 @@ describe('a running waypoint', () => {
     expect(requestsTotal(stats.text, 200)).toBe(before + 1);
     // Envoy's `/stats` shape: `name{labels}: value`, one a line, no comments.
     expect(stats.text).toMatch(/^istio_build\{component="proxy",tag="[^"]*"\}: 1$/m);
-    expect(stats.text.split('\n').filter((l) => l !== '' && !/^[a-z_]+(\{.*\})?: [-+0-9.eNa]+$/.test(l))).toEqual([]);
+    expect(stats.text.split('\n').filter((l) => l !== '' && !/^[a-z_][a-z0-9_]*(\{.*\})?: [-+0-9.eNa]+$/.test(l))).toEqual([]);
 
     const prom = await get(mesh.waypoint, 'metrics', '/stats/prometheus');
     expect(prom.status).toBe(200);
@@ -373,7 +373,7 @@ describe('an admin port already taken', () => {
     try {
       const { started, cleanup } = await startWaypointAt(34);
       try {
-        await expect(started).rejects.toThrow(/^cannot listen for admin on 127\.154\.34\.10:15000: .*EADDRINUSE/);
+        await expect(started).rejects.toThrow(/^cannot listen for admin \(--admin\) on 127\.154\.34\.10:15000: .*EADDRINUSE/);
       } finally {
         await cleanup();
       }
