@@ -460,7 +460,7 @@ export function readableTargets(raw: Readonly<Record<string, unknown>>, errorFie
     if (typeof kind !== 'string' || typeof name !== 'string' || name === '') return undefined;
     const wanted = TARGET_KINDS[kind];
     if (wanted === undefined || canonicalGroup(typeof group === 'string' ? group : undefined) !== wanted) return undefined;
-    refs.push({ kind, name, ...(typeof group === 'string' ? { group } : {}) } as TargetRef);
+    refs.push({ kind, name, ...(typeof group === 'string' ? { group } : {}) });
   }
   return refs;
 }
