@@ -1,5 +1,5 @@
 /**
- * Value matching primitives for AuthorizationPolicy (authz-spec §5, §7): string patterns in the
+ * Value matching primitives for AuthorizationPolicy: string patterns in the
  * forms Istio's generators produce, IPv4/IPv6 CIDR ranges as numeric words, exact port sets, and
  * Envoy's default (`BASE`) path normalisation. Everything here is built once per snapshot; the
  * `matches*` functions allocate nothing.
