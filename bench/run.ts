@@ -121,7 +121,7 @@ async function main(): Promise<void> {
             modes.push({ key: m.key, label: m.label, peer, na: goNa ?? 'Go peer not running' });
             continue;
           }
-          ctx = { peer, port, tunnelPid: go.src.pid, waypointPid: waypoint?.pid, counts: go.counts };
+          ctx = { peer, port, tunnelPid: go.src.pid, waypointPid: waypoint?.pid, counts: () => go.counts() };
         } else {
           const tunnel = tunnels.get(m.key);
           if (tunnel === undefined || port === undefined) throw new Error(`no tunnel for ${m.key}`);

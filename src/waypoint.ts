@@ -12,7 +12,6 @@ import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/listener/main-internal.js';
 import { ClusterRegistry } from './l7/cluster/registry.js';
 import { UpstreamConnections } from './l7/upstream/connections.js';
-import { AccessLog } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 import { clustersView, listenersView } from './admin/views.js';

@@ -70,7 +70,7 @@ interface Metadata {
 
 function metadataOf(raw: Readonly<Record<string, unknown>>): Metadata {
   const m = raw['metadata'];
-  return typeof m === 'object' && m !== null ? (m as Metadata) : {};
+  return typeof m === 'object' && m !== null ? m : {};
 }
 
 /** The ServiceAccount istiod runs the waypoint Deployment as: the Gateway's name, or the annotation. */

@@ -10,7 +10,7 @@ export interface ListenerView {
   chains: Array<{ name: string; match: string; destination: string }>;
 }
 
-/** The waypoint's three listeners, named as Istio names them (docs/hbone-spec.md §3–4). */
+/** The waypoint's three listeners, named as Istio names them (`connect_terminate`, `main_internal`, `connect_originate`). */
 export function listenersView(snap: ConfigSnapshot, hbone: string, upstreamHbonePort: number): ListenerView[] {
   const chains: ListenerView['chains'] = [];
   for (const [key, b] of [...snap.byVip.entries()].sort(([a], [c]) => a.localeCompare(c))) {

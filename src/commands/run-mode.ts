@@ -74,7 +74,7 @@ export function resolveCaSettings(i: CaSettingsInputs): CaSettings {
   try {
     certTtlSeconds = durationSeconds(ttl);
   } catch (err) {
-    throw new Error(`--cert-ttl: ${(err as Error).message}`);
+    throw new Error(`--cert-ttl: ${(err as Error).message}`, { cause: err });
   }
   return {
     caAddress: set(i.caAddress) ?? set(i.env.CA_ADDR) ?? DEFAULT_CA_ADDRESS,

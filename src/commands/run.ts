@@ -178,6 +178,10 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       waypoint
         .drain()
         .then(() => waypoint.close())
+        .catch((err: unknown) => {
+          logger.error({ err }, 'drain or close failed');
+          process.exitCode = 1;
+        })
         .finally(() => {
           resolve();
           // Anything still holding the event loop (a peer that never closes) must not keep us.

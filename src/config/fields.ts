@@ -15,6 +15,7 @@ export function showValue(value: unknown): string {
     const text = value.length > 60 ? `${value.slice(0, 57)}...` : value;
     return JSON.stringify(text);
   }
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects and strings returned above; a number, boolean or bigint is left
   return String(value);
 }
 

@@ -220,7 +220,7 @@ function compileWorkloads(
     inNs.push(w);
     selectableByNamespace.set(w.namespace, inNs);
     let byLabel = selectableByLabel.get(w.namespace);
-    if (byLabel === undefined) selectableByLabel.set(w.namespace, (byLabel = new Map()));
+    if (byLabel === undefined) selectableByLabel.set(w.namespace, (byLabel = new Map<string, WorkloadInfo[]>()));
     for (const [k, v] of Object.entries(w.labels)) {
       const key = `${k}=${v}`;
       const same = byLabel.get(key);

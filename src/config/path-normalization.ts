@@ -5,7 +5,7 @@
  */
 
 /**
- * Path characters by Envoy's (Chromium-derived) path canonicaliser (authz-spec §7.4): 0 = copy,
+ * Path characters by Envoy's (Chromium-derived) path canonicaliser: 0 = copy,
  * 1 = escape as %XX, 2 = decode when percent-encoded (unreserved characters), 3 = invalid (NUL).
  */
 const PATH_CHAR = (() => {
@@ -43,8 +43,8 @@ function isCanonicalPath(path: string, end: number): boolean {
 }
 
 /**
- * The path an Istio waypoint authorises and forwards (mesh `pathNormalization: BASE`, authz-spec
- * §7.4): the fragment is dropped, the query is kept as it is, and the path part goes through
+ * The path an Istio waypoint authorises and forwards (mesh `pathNormalization: BASE`, Envoy's
+ * `normalize_path`): the fragment is dropped, the query is kept as it is, and the path part goes through
  * Envoy's `normalize_path`: `\` → `/`; percent-encoded unreserved characters (`%2D %2E %30-%39
  * %41-%5A %5F %61-%7A %7E`) decoded; other escapes kept as written (so `%2F` stays); characters
  * not allowed in a path escaped; `.` and `..` segments (also as `%2E`) removed. Slashes are not

@@ -157,12 +157,12 @@ function parseCa(ca: MeshCa): ParsedCa {
   try {
     cert = forge.pki.certificateFromPem(ca.certPem);
   } catch (err) {
-    throw new Error(`mesh CA certificate is not a usable PEM certificate: ${String(err)}`);
+    throw new Error(`mesh CA certificate is not a usable PEM certificate: ${String(err)}`, { cause: err });
   }
   try {
     key = forge.pki.privateKeyFromPem(ca.keyPem);
   } catch (err) {
-    throw new Error(`mesh CA key is not a usable PEM RSA private key: ${String(err)}`);
+    throw new Error(`mesh CA key is not a usable PEM RSA private key: ${String(err)}`, { cause: err });
   }
   // The authority key id must equal the CA's own subjectKeyIdentifier (which may come from another tool).
   const ski = cert.getExtension('subjectKeyIdentifier');
@@ -212,7 +212,7 @@ export async function issueWorkloadCert(ca: MeshCa, opts: IssueWorkloadCertOptio
   try {
     cert.setExtensions(extensions);
   } catch (err) {
-    throw new Error(`cannot build workload certificate extensions: ${String(err)}`);
+    throw new Error(`cannot build workload certificate extensions: ${String(err)}`, { cause: err });
   }
   cert.sign(parsedCa.key, forge.md.sha256.create());
 
@@ -254,7 +254,7 @@ async function readNamedFile(dir: string, file: string, what: string): Promise<s
   } catch (err) {
     const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
     const reason = code === 'ENOENT' ? 'file is missing' : err instanceof Error ? err.message : String(err);
-    throw new Error(`cannot read ${what} ${file} (${path}): ${reason}`);
+    throw new Error(`cannot read ${what} ${file} (${path}): ${reason}`, { cause: err });
   }
 }
 
@@ -288,13 +288,13 @@ export async function readCertDir(dir: string): Promise<WorkloadCert> {
   try {
     leaf = new X509Certificate(certChainPem);
   } catch (err) {
-    throw new Error(`${join(dir, CERT_CHAIN_FILE)}: cannot parse certificate: ${String(err)}`);
+    throw new Error(`${join(dir, CERT_CHAIN_FILE)}: cannot parse certificate: ${String(err)}`, { cause: err });
   }
   let keyMatches: boolean;
   try {
     keyMatches = leaf.checkPrivateKey(createPrivateKey(keyPem));
   } catch (err) {
-    throw new Error(`${join(dir, KEY_FILE)}: cannot parse private key: ${String(err)}`);
+    throw new Error(`${join(dir, KEY_FILE)}: cannot parse private key: ${String(err)}`, { cause: err });
   }
   if (!keyMatches) {
     throw new Error(`${join(dir, KEY_FILE)}: private key does not match the leaf certificate in ${CERT_CHAIN_FILE}`);
@@ -331,7 +331,7 @@ export async function readCaDir(dir: string): Promise<MeshCa> {
   } catch (err) {
     const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
     if (code !== 'ENOENT') {
-      throw new Error(`cannot read CA metadata ${CA_META_FILE} (${join(dir, CA_META_FILE)}): ${String(err)}`);
+      throw new Error(`cannot read CA metadata ${CA_META_FILE} (${join(dir, CA_META_FILE)}): ${String(err)}`, { cause: err });
     }
   }
   if (metaText !== undefined) {
@@ -339,7 +339,7 @@ export async function readCaDir(dir: string): Promise<MeshCa> {
     try {
       meta = JSON.parse(metaText);
     } catch (err) {
-      throw new Error(`${join(dir, CA_META_FILE)}: invalid JSON: ${String(err)}`);
+      throw new Error(`${join(dir, CA_META_FILE)}: invalid JSON: ${String(err)}`, { cause: err });
     }
     if (
       typeof meta !== 'object' ||
@@ -356,7 +356,7 @@ export async function readCaDir(dir: string): Promise<MeshCa> {
   try {
     cert = forge.pki.certificateFromPem(certPem);
   } catch (err) {
-    throw new Error(`${join(dir, CA_CERT_FILE)}: cannot parse certificate: ${String(err)}`);
+    throw new Error(`${join(dir, CA_CERT_FILE)}: cannot parse certificate: ${String(err)}`, { cause: err });
   }
   if (trustDomain === undefined) {
     const org: unknown = cert.subject.getField('O');
@@ -372,7 +372,7 @@ export async function readCaDir(dir: string): Promise<MeshCa> {
   try {
     forge.pki.privateKeyFromPem(keyPem);
   } catch (err) {
-    throw new Error(`${join(dir, CA_KEY_FILE)}: not a usable RSA private key: ${String(err)}`);
+    throw new Error(`${join(dir, CA_KEY_FILE)}: not a usable RSA private key: ${String(err)}`, { cause: err });
   }
   if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) {
     throw new Error(`${join(dir, CA_KEY_FILE)}: private key does not match ${CA_CERT_FILE}`);

@@ -271,7 +271,7 @@ export class HboneClientPool {
     });
     // Avoid unhandled rejections when nobody awaits (every acquirer awaits it).
     entry.ready.catch(() => undefined);
-    session.on('error', (err) => this.#log.debug({ err: err.message, peer: target.address }, 'upstream HBONE session error'));
+    session.on('error', (err: Error) => this.#log.debug({ err: err.message, peer: target.address }, 'upstream HBONE session error'));
     session.on('goaway', () => {
       entry.usable = false;
       this.#retire(entry, false);

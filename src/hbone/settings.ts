@@ -1,5 +1,5 @@
 /**
- * HBONE HTTP/2 tunables, as ztunnel uses them (docs/hbone-spec.md §1.3, docs/perf-anchors.md §4.3).
+ * HBONE HTTP/2 tunables, as ztunnel configures its HTTP/2 client and server.
  * Node's defaults (64 KiB windows, unlimited streams) would throttle every tunnel.
  */
 

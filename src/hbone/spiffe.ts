@@ -54,6 +54,7 @@ export function inTrustDomain(uri: string, trustDomain: string): boolean {
 }
 
 /** A JSON string literal at the start of the text, as Node emits for "unsafe" alt names (same pattern as node's tls.js). */
+// eslint-disable-next-line no-control-regex -- the pattern must name the control characters JSON strings forbid
 const JSON_STRING = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/;
 
 /**

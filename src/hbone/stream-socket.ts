@@ -27,7 +27,7 @@ export function closeLocally(stream: Http2Stream, code: number): void {
  * A socket-like Duplex over one HBONE CONNECT stream.
  *
  * Node's `http.Server`, `http2` sessions and undici all want "a socket". Handing them the
- * `Http2Stream` itself corrupts HTTP/1.1 heads (latin1 strings through writev; see DESIGN §5), so
+ * `Http2Stream` itself corrupts HTTP/1.1 heads (latin1 strings through writev), so
  * this wrapper forwards only Buffers, can replay bytes already read while sniffing, and offers the
  * few socket methods those consumers call (`setTimeout`, `setNoDelay`, `setKeepAlive`,
  * `destroySoon`, addresses).
@@ -102,7 +102,7 @@ export class StreamSocket extends Duplex {
   #onClose = (): void => {
     if (this.destroyed) return;
     const code = this.#stream.rstCode;
-    // END_STREAM then RST_STREAM(NO_ERROR), or CANCEL, is a clean close (HBONE §1.4): deliver
+    // END_STREAM then RST_STREAM(NO_ERROR), or CANCEL, is a clean close, as ztunnel ends tunnels: deliver
     // what was received, then go away; nothing more can be written on a closed stream.
     if (code === undefined || code === h2constants.NGHTTP2_NO_ERROR || code === h2constants.NGHTTP2_CANCEL) {
       if (!this.#pushedEnd) {

@@ -38,7 +38,7 @@ function parseCertificates(pem: string, name: string): X509Certificate[] {
     try {
       return new X509Certificate(b);
     } catch (err) {
-      throw new Error(`${name}: certificate ${i + 1} is not a valid PEM certificate: ${(err as Error).message}`);
+      throw new Error(`${name}: certificate ${i + 1} is not a valid PEM certificate: ${(err as Error).message}`, { cause: err });
     }
   });
 }
@@ -70,7 +70,7 @@ export function checkTlsMaterial(m: Pick<TlsMaterial, 'certChainPem' | 'keyPem' 
   try {
     key = createPrivateKey(m.keyPem);
   } catch (err) {
-    throw new Error(`${names.key} is not a PEM private key: ${(err as Error).message}`);
+    throw new Error(`${names.key} is not a PEM private key: ${(err as Error).message}`, { cause: err });
   }
   if (!leaf.checkPrivateKey(key)) throw new Error(`${names.key} does not match the certificate in ${names.certChain}`);
   const identity = uriSansFromSubjectAltName(leaf.subjectAltName).find((u) => u.startsWith('spiffe://'));
@@ -91,7 +91,7 @@ export async function readTlsMaterial(dir: string): Promise<TlsMaterial> {
     try {
       return await readFile(join(dir, file), 'utf8');
     } catch (err) {
-      throw new Error(`cannot read ${join(dir, file)}: ${(err as Error).message}`);
+      throw new Error(`cannot read ${join(dir, file)}: ${(err as Error).message}`, { cause: err });
     }
   };
   const [certChainPem, keyPem, rootCertPem] = await Promise.all([

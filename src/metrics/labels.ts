@@ -312,7 +312,7 @@ export class PeerLabelCache<E> {
     const dst: object = input.destinationWorkload ?? NONE;
     const svc: object = input.destinationService ?? NONE;
     let byPrincipal = this.#bySource.get(src);
-    if (byPrincipal === undefined) this.#bySource.set(src, (byPrincipal = new Map()));
+    if (byPrincipal === undefined) this.#bySource.set(src, (byPrincipal = new Map<string, WeakMap<object, WeakMap<object, E>>>()));
     let byDestination = byPrincipal.get(principal);
     if (byDestination === undefined) byPrincipal.set(principal, (byDestination = new WeakMap()));
     let byService = byDestination.get(dst);

@@ -1,6 +1,6 @@
 /**
  * Compiles AuthorizationPolicies into matchers once per configuration snapshot, and decides which
- * policies apply at this waypoint (authz-spec §2): `targetRefs` to this waypoint's Gateway (from
+ * policies apply at this waypoint, as istiod attaches them: `targetRefs` to this waypoint's Gateway (from
  * its namespace), to GatewayClass `istio-waypoint` (from the root namespace), or to a Service /
  * ServiceEntry (from the service's namespace). `selector` and namespace-wide policies never apply
  * at a waypoint.
@@ -460,7 +460,7 @@ export function readableTargets(raw: Readonly<Record<string, unknown>>, errorFie
     if (typeof kind !== 'string' || typeof name !== 'string' || name === '') return undefined;
     const wanted = TARGET_KINDS[kind];
     if (wanted === undefined || canonicalGroup(typeof group === 'string' ? group : undefined) !== wanted) return undefined;
-    refs.push({ kind, name, ...(typeof group === 'string' ? { group } : {}) } as TargetRef);
+    refs.push({ kind, name, ...(typeof group === 'string' ? { group } : {}) });
   }
   return refs;
 }
@@ -794,7 +794,7 @@ function tdStringMatch(a: string, s: string): boolean {
 }
 
 /**
- * The rule as it applies to `protocol` (authz-spec §9): attributes this waypoint cannot evaluate
+ * The rule as it applies to `protocol` (as Istio documents for TCP traffic): attributes this waypoint cannot evaluate
  * for that traffic are HTTP-only ones on TCP, and JWT ones everywhere. An ALLOW rule using any of
  * them is dropped (it never matches); a DENY, AUDIT or CUSTOM rule loses only those attributes,
  * so it matches more (fails closed).

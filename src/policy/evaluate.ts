@@ -1,8 +1,8 @@
 /**
- * The authorization decision for one request (authz-spec §3, §12): CUSTOM (fail closed: this
+ * The authorization decision for one request, in Istio's order: CUSTOM (fail closed: this
  * waypoint has no ext_authz, so a matching CUSTOM rule denies), then DENY, then ALLOW; AUDIT never
  * changes the outcome; dry-run policies are evaluated and reported but never enforced. HTTP-only
- * attributes on TCP traffic have already been handled per protocol at compile time (§9).
+ * attributes on TCP traffic have already been handled per protocol at compile time (`variantFor` in compile.ts).
  *
  * The common path allocates nothing: decisions are precomputed per rule and per policy set, the
  * request's derived attributes live in one reused view, candidate rules are cached per client,

@@ -2,7 +2,7 @@
  * Compiled rules and the per-request view they are evaluated against. A rule is kept in two
  * variants, one for HTTP and one for TCP traffic, because HTTP-only attributes on TCP (and JWT
  * attributes, which this waypoint cannot validate) change a rule differently under ALLOW and
- * under DENY/AUDIT/CUSTOM (authz-spec §9).
+ * under DENY/AUDIT/CUSTOM (Istio's rule for HTTP-only fields on TCP).
  */
 import type { AuthzDecision, RequestAttributes } from './types.js';
 import { normalizedPathRange, pathPartEnd } from '../config/path-normalization.js';
@@ -39,7 +39,7 @@ export type AttrId = (typeof Attr)[keyof typeof Attr];
 
 /**
  * One attribute of a `from` entry, `to` entry or `when` condition: `(OR values) ∧ ¬(OR notValues)`.
- * A positive list never matches an absent attribute; a negative list always does (authz-spec §5).
+ * A positive list never matches an absent attribute; a negative list always does.
  */
 export class FieldMatcher {
   constructor(

@@ -26,7 +26,7 @@ export interface RequestAttributes {
   sourceIp: string;
   /** The address the client dialled (the service VIP, or the pod IP for workload traffic). */
   destinationIp: string;
-  /** The port the client dialled: the service port (authz-spec §1.2). */
+  /** The port the client dialled: the service port. */
   destinationPort: number;
   /** TLS SNI of the inner connection, when known (`connection.sni`); absent for plaintext. */
   sni?: string | undefined;

@@ -1,5 +1,5 @@
 /**
- * Value matching primitives for AuthorizationPolicy (authz-spec §5, §7): string patterns in the
+ * Value matching primitives for AuthorizationPolicy: string patterns in the
  * forms Istio's generators produce, IPv4/IPv6 CIDR ranges as numeric words, exact port sets, and
  * Envoy's default (`BASE`) path normalisation. Everything here is built once per snapshot; the
  * `matches*` functions allocate nothing.
@@ -147,7 +147,7 @@ export function addHeaderMatcher(out: StringPatterns, v: string, ignoreCase: boo
  * them (unescaped). Returns an error message when the resulting regex is invalid.
  */
 export function addNamespaceMatcher(out: StringPatterns, v: string): string | undefined {
-  if (/^[A-Za-z0-9_\-]+$/.test(v)) {
+  if (/^[A-Za-z0-9_-]+$/.test(v)) {
     out.contains.push(`/ns/${v}/`);
     return undefined;
   }
@@ -358,7 +358,6 @@ function parseV6(s: string, end: number, out: Int32Array): IpFamily {
       if (v4 === undefined) return 0;
       groups[count++] = (v4 >>> 16) & 0xffff;
       groups[count++] = v4 & 0xffff;
-      i = end;
       break;
     }
     if (digits === 0 || digits > 4) return 0;

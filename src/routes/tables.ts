@@ -57,13 +57,10 @@
 import { defaultServiceRule } from './default-route.js';
 import { hostPortKey } from '../config/address.js';
 import type { ConfigProblem, LoadedResource, ServiceInfo, VipBinding } from '../config/types.js';
-import { EMPTY_HEADER_MUTATION } from './actions.js';
 import {
   compileGatewayRoute,
-  WAYPOINT_DEFAULT_RETRY,
   type CompiledGatewayRoute,
   type GatewayRouteKind,
-  type RouteCompileContext,
 } from './gateway-api/compile.js';
 import { compileVirtualServices, type CompiledVsRoute, type VsCompileContext } from './istio/virtual-service.js';
 import { comparePrecedence, describeMatcher, matchRequest, RequestView, type Precedence, type RequestMatcher } from './match.js';

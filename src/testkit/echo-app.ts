@@ -53,8 +53,8 @@ export class EchoApp {
 
   constructor(opts: EchoAppOptions) {
     this.#opts = opts;
-    this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.#answer(req, res, req.socket as net.Socket));
-    this.#h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.#answer(req, res, req.stream.session?.socket as net.Socket));
+    this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.#answer(req, res, req.socket));
+    this.#h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.#answer(req, res, req.stream.session?.socket));
     this.#http = net.createServer({ noDelay: true }, (socket) => {
       this.#track(socket);
       this.#perConnection.set(socket, { id: ++this.#connections, count: 0 });

@@ -159,7 +159,7 @@ export async function signCsr(ca: MeshCa, csrPem: string, identity: string, life
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
   } catch (err) {
-    throw new Error(`CSR does not parse: ${(err as Error).message}`);
+    throw new Error(`CSR does not parse: ${(err as Error).message}`, { cause: err });
   }
   if (!(await csr.verify())) throw new Error('CSR signature does not verify');
   const caCert = new x509.X509Certificate(ca.certPem);

@@ -121,9 +121,9 @@ export class FakeKubeApi {
     obj.metadata = {
       ...obj.metadata,
       ...(ns !== undefined ? { namespace: ns } : {}),
-      uid: (prev?.metadata['uid'] as string | undefined) ?? randomUUID(),
+      uid: prev?.metadata['uid'] ?? randomUUID(),
       resourceVersion: String(rv),
-      creationTimestamp: (prev?.metadata['creationTimestamp'] as string | undefined) ?? new Date().toISOString(),
+      creationTimestamp: prev?.metadata['creationTimestamp'] ?? new Date().toISOString(),
       managedFields: [{ manager: 'kubectl-client-side-apply', operation: 'Update', apiVersion: obj.apiVersion, time: new Date().toISOString(), fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': {}, 'f:spec': {} } }],
     };
     c.objects.set(key, obj);

@@ -26,13 +26,17 @@ function record(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
 /** Reads every ClusterRole and ClusterRoleBinding in `text` (other documents are ignored). */
 export function parseRbac(text: string): RbacPolicy {
   const policy: RbacPolicy = { roles: new Map(), bindings: new Map() };
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0) throw new Error(`RBAC YAML: ${doc.errors[0]?.message ?? 'syntax error'}`);
     const obj = record(doc.toJS());
-    const name = String(record(obj['metadata'])['name'] ?? '');
+    const name = str(record(obj['metadata'])['name']);
     if (obj['kind'] === 'ClusterRole') {
       const rules = (Array.isArray(obj['rules']) ? obj['rules'] : []).map((r: unknown) => {
         const rule = record(r);
@@ -45,7 +49,7 @@ export function parseRbac(text: string): RbacPolicy {
       for (const s of Array.isArray(obj['subjects']) ? obj['subjects'] : []) {
         const subject = record(s);
         if (subject['kind'] !== 'ServiceAccount') continue;
-        const key = `${String(subject['namespace'] ?? '')}/${String(subject['name'] ?? '')}`;
+        const key = `${str(subject['namespace'])}/${str(subject['name'])}`;
         policy.bindings.set(key, [...(policy.bindings.get(key) ?? []), roleRef['name']]);
       }
     }

@@ -168,7 +168,7 @@ describe('AuthorizationPolicy over HBONE', () => {
   it('explains a decision through the admin port without sending traffic', async () => {
     const a = mesh.waypoint.admin.addresses.admin!;
     const q = new URLSearchParams({ service: 'methods.default.svc.cluster.local', principal: 'spiffe://cluster.local/ns/default/sa/sleep', ip: '127.0.0.1', port: '80', method: 'GET', path: '/public/secret' });
-    const res = await request(`http://${a.host}:${a.port}/authz/explain?${q}`);
+    const res = await request(`http://${a.host}:${a.port}/authz/explain?${q.toString()}`);
     const body = (await res.body.json()) as { decision: { allowed: boolean; policy?: string; reason: string }; applicable: Array<{ policy: string }> };
     expect(body.decision.allowed).toBe(false);
     expect(body.decision.policy).toBe('default/deny-secret');

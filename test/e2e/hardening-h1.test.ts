@@ -273,8 +273,8 @@ describe('h2c preface', () => {
 });
 
 describe('WebSocket upgrade', () => {
-  // FIX NEEDED in the data path (src/l7/http-proxy.ts, forward.ts, upstream-attempt.ts and an
-  // 'upgrade' listener in main-internal.ts): Istio's waypoint passes WebSocket upgrades through
+  // FIX NEEDED in the data path (src/l7/http/execute.ts, upstream/retrying-forwarder.ts, upstream/attempt.ts and an
+  // 'upgrade' listener in listener/main-internal.ts): Istio's waypoint passes WebSocket upgrades through
   // (upgrade_configs: websocket). Here Node's server, with no 'upgrade' listener, treats the
   // request as plain GET; endToEndRequestHeaders drops Upgrade and Connection (hop-by-hop), so
   // the backend sees a normal GET, answers 200, and the bytes after the head are parsed as the
@@ -295,7 +295,7 @@ describe('WebSocket upgrade', () => {
 });
 
 describe('access log of a request whose body turns out malformed', () => {
-  // FIX NEEDED in src/l7/http-proxy.ts: when the head was forwarded and the body then fails to
+  // FIX NEEDED in src/l7/http/execute.ts: when the head was forwarded and the body then fails to
   // parse (bad chunk), main_internal answers 400 on the connection, but the exchange's access
   // record says response_code 0, flag DC. Envoy logs 400 with DPE (downstream protocol error).
   it.fails('is logged as 400 DPE', async () => {

@@ -74,9 +74,9 @@ describe('the destination ztunnel fails the CONNECT', () => {
     await released(baseline);
   });
 
-  // FIX NEEDED in the data path (src/l7/upstreams.ts / upstream-attempt.ts / http-proxy.ts): the
+  // FIX NEEDED in the data path (src/l7/upstream/connections.ts / upstream/attempt.ts / http/execute.ts): the
   // route timeout does not cover opening the upstream tunnel. undici's `connect` hook
-  // (Upstreams.http1 → HboneClientPool.connect) gets no abort signal, and the request's abort is
+  // (UpstreamConnections.http1 → HboneClientPool.connect) gets no abort signal, and the request's abort is
   // not acted on until the connection exists, so a CONNECT that is never answered holds the
   // request until the pool's CONNECT timeout (10 s): the client gets 504 UT after ~10 s instead
   // of ~1 s. Envoy's route timeout covers connection setup. Needed: race the attempt against the

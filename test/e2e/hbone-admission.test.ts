@@ -32,7 +32,7 @@ async function tryConnect(cert: WorkloadCert | undefined, headers: http2.Outgoin
   try {
     return await new Promise((resolve) => {
       const timer = setTimeout(() => resolve({ error: 'timeout' }), 5000);
-      session.on('error', (err) => {
+      session.on('error', (err: Error) => {
         clearTimeout(timer);
         resolve({ error: err.message });
       });
@@ -45,7 +45,7 @@ async function tryConnect(cert: WorkloadCert | undefined, headers: http2.Outgoin
         clearTimeout(timer);
         resolve({ status: Number(h[':status']) });
       });
-      req.on('error', (err) => {
+      req.on('error', (err: Error) => {
         clearTimeout(timer);
         resolve({ error: err.message });
       });
@@ -101,7 +101,7 @@ describe('connect_terminate admission', () => {
         s.destroy();
         resolve(undefined);
       });
-      s.on('error', (e) => resolve(e));
+      s.on('error', (e: Error) => resolve(e));
     });
     expect(err?.message).toMatch(/protocol version|alert/i);
   });

@@ -129,7 +129,7 @@ describe('the production install, as the container runs it', () => {
         PATH: process.env.PATH,
         HOME: '/nonexistent',
         TMPDIR: '/nonexistent/tmp',
-        // istiod's template env (docs: in-cluster.md §1).
+        // The env istiod's waypoint template (istio-discovery chart, files/waypoint.yaml) sets.
         POD_NAME: 'waypoint-7d9c-abcde',
         POD_NAMESPACE: 'default',
         INSTANCE_IP: WAYPOINT_IP,

@@ -706,7 +706,7 @@ describe('retries: Istio default policy (no route attached)', () => {
 
   /*
    * Regression test. Bug found at commit ad7b6ab (src/l7/forward.ts forwardWithRetries, line 149 →
-   * src/l7/upstream-attempt.ts attemptHttp1, line 90): to retry a retriable HTTP/1.1 response,
+   * src/l7/upstream-attempt.ts attemptHttp1, line 90; now upstream/retrying-forwarder.ts and upstream/attempt.ts): to retry a retriable HTTP/1.1 response,
    * forwardWithRetries discards it with `result.abort()`, which is `up.body.destroy()` on
    * undici's BodyReadable. Destroying an unread undici body without an error makes undici
    * substitute a RequestAbortedError and emit 'error' on a stream nobody listens to: an uncaught
@@ -820,7 +820,7 @@ spec:
   });
 
   /*
-   * Regression test. Bug found at commit ad7b6ab (src/l7/http-proxy.ts runForward, lines 253-256):
+   * Regression test. Bug found at commit ad7b6ab (src/l7/http-proxy.ts runForward, lines 253-256; now src/l7/http/execute.ts):
    * on a request timeout it called `ex.flag('UT', 'request timeout')` and then
    * `localReply(ex, res, LOCAL_REPLIES.timeout, ...)`, which flags the reply's own `UT` again: the
    * access log said `UT,UT` where Envoy logs `UT`.
@@ -906,7 +906,7 @@ spec:
   });
 
   /*
-   * Regression test. Bug found at commit ad7b6ab (src/l7/http-proxy.ts runForward, the
+   * Regression test. Bug found at commit ad7b6ab (src/l7/http-proxy.ts runForward, now src/l7/upstream/mirror.ts; the
    * `shadow(...)` call, line 245): the mirror's authority was `${upstreamAuthority}-shadow`, so a
    * Host with a port became `echo.ns:80-shadow`, an invalid authority. Envoy inserts the suffix before the port
    * (`source/common/router/shadow_writer_impl.cc` `shadowAppendedHost`: `echo.ns-shadow:80`).

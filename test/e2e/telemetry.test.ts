@@ -70,7 +70,7 @@ describe('istio_* metrics after real traffic', () => {
     const c = new HboneHttpClient(client, { ...mesh.hbone, authority: `${ip('10.1')}:80` });
     const res = await c.request({ path: '/count-me' });
     await c.close();
-    const pod = JSON.parse(res.body.toString()).pod as string;
+    const pod = (JSON.parse(res.body.toString()) as { pod: string }).pod;
     const line = `istio_requests_total{${SOURCE},${destination(pod, 'echo', 'echo', 'echo')},request_protocol="http",response_code="200",grpc_response_status="",response_flags="-",connection_security_policy="mutual_tls"} 1`;
     const lines = await scrape();
     expect(lines).toContain(line);

@@ -70,7 +70,7 @@ describe('exact bytes of HTTP/1.1 response heads inside the tunnel', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(res.rest.length).toBe(Number(res.headers.get('content-length')));
-    expect(JSON.parse(res.rest.toString()).path).toBe('/exact?size=70000');
+    expect((JSON.parse(res.rest.toString()) as { path: string }).path).toBe('/exact?size=70000');
   });
 
   it('local reply (503 no healthy upstream)', async () => {
@@ -93,7 +93,7 @@ describe('exact bytes of HTTP/1.1 response heads inside the tunnel', () => {
     await Promise.race([once(sock, 'end'), new Promise((_, rej) => setTimeout(() => rej(new Error('no end')), 5000))]);
     const res = parseHead(Buffer.concat(chunks));
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.rest.toString()).bodyBytes).toBe(5);
+    expect((JSON.parse(res.rest.toString()) as { bodyBytes: number }).bodyBytes).toBe(5);
     sock.destroy();
   });
 

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import net from 'node:net';
+import type net from 'node:net';
 
 export interface SeenRequest {
   method: string;
@@ -129,7 +129,7 @@ export class FaultApp {
           const n = Number(url.searchParams.get('bytes') ?? 65536);
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(2 * n) });
           res.write(Buffer.alloc(n, 'r'), () => {
-            setTimeout(() => (req.socket as net.Socket).resetAndDestroy(), 50);
+            setTimeout(() => (req.socket).resetAndDestroy(), 50);
           });
           return;
         }

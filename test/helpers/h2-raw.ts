@@ -323,7 +323,7 @@ export class RawH2 {
         socket.write(Buffer.concat([PREFACE, settingsFrame(opts.settings ?? [])]));
         resolve(raw);
       });
-      socket.on('error', (err) => {
+      socket.on('error', (err: Error) => {
         clearTimeout(timer);
         raw.error = err;
         reject(err);

@@ -31,7 +31,7 @@ function getJson(hostPort: string, path: string, timeoutMs: number): Promise<unk
         try {
           resolve(JSON.parse(body));
         } catch (err) {
-          reject(err as Error);
+          reject(err);
         }
       });
     });

@@ -48,7 +48,7 @@ export class IstioCaClient {
     try {
       pem = await readFile(this.#opts.rootCertPath, 'utf8');
     } catch (err) {
-      throw new Error(`cannot read the CA root ${this.#opts.rootCertPath}: ${(err as Error).message}`);
+      throw new Error(`cannot read the CA root ${this.#opts.rootCertPath}: ${(err as Error).message}`, { cause: err });
     }
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${this.#opts.rootCertPath} holds no PEM certificate`);
     return pem;
@@ -59,7 +59,7 @@ export class IstioCaClient {
     try {
       token = (await readFile(this.#opts.tokenPath, 'utf8')).trim();
     } catch (err) {
-      throw new Error(`cannot read the token ${this.#opts.tokenPath}: ${(err as Error).message}`);
+      throw new Error(`cannot read the token ${this.#opts.tokenPath}: ${(err as Error).message}`, { cause: err });
     }
     if (token === '') throw new Error(`the token file ${this.#opts.tokenPath} is empty`);
     return token;

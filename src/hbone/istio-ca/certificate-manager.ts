@@ -77,7 +77,7 @@ export class CertificateManager {
   static async start(opts: CertificateManagerOptions): Promise<CertificateManager> {
     const m = new CertificateManager(opts, await placeholderMaterial());
     m.#watchRoot();
-    m.renewNow();
+    void m.renewNow();
     return m;
   }
 
@@ -110,7 +110,7 @@ export class CertificateManager {
   /** One request; clears `#inFlight` itself before anyone awaiting `ready` or the request resumes. */
   async #request(): Promise<void> {
     this.#clearTimer();
-    let installed = false;
+    let installed: boolean;
     try {
       installed = await this.#attempt();
     } finally {

@@ -34,7 +34,7 @@ export function issuedCertificate(certChain: readonly string[], keyPem: string, 
   try {
     certs = pems.map((p) => new X509Certificate(p));
   } catch (err) {
-    throw new Error(`the CA answered with a certificate that does not parse: ${(err as Error).message}`);
+    throw new Error(`the CA answered with a certificate that does not parse: ${(err as Error).message}`, { cause: err });
   }
   const leaf = certs[0] as X509Certificate;
   if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) throw new Error('the certificate from the CA is not for the key this waypoint sent');

@@ -62,7 +62,7 @@ function candidates(endpoints: readonly Endpoint[], deps: PickerDeps, exclude: R
   for (let i = 0; i < endpoints.length; i++) {
     const e = endpoints[i] as Endpoint;
     const ok = e.ready && (isEjected === undefined || !isEjected(endpointKey(e)));
-    if (!ok && healthy === undefined) healthy = endpoints.slice(0, i) as Endpoint[];
+    if (!ok && healthy === undefined) healthy = endpoints.slice(0, i);
     else if (ok && healthy !== undefined) healthy.push(e);
   }
   const pool: readonly Endpoint[] = healthy ?? endpoints;
@@ -157,7 +157,7 @@ interface Ring {
 /** Builds the ring: `RING_POINTS_PER_ENDPOINT` points per endpoint at hash(`ip:port_i`), as Envoy names them. */
 export function buildRing(endpoints: readonly Endpoint[]): Ring {
   const n = endpoints.length * RING_POINTS_PER_ENDPOINT;
-  const points: Array<{ h: number; o: number }> = new Array(n);
+  const points = new Array<{ h: number; o: number }>(n);
   let k = 0;
   endpoints.forEach((e, idx) => {
     const key = endpointKey(e);

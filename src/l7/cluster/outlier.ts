@@ -95,7 +95,6 @@ export class OutlierDetector {
       return;
     }
     const gateway = outcome === 'gateway-error' || outcome === 'connect-failure';
-    let trip5xx = false;
     let tripGateway = false;
     if (gateway) {
       h.consecutiveGateway++;
@@ -106,7 +105,7 @@ export class OutlierDetector {
     }
     h.consecutive5xx++;
     const limit5xx = this.policy.consecutive5xxErrors ?? 0;
-    trip5xx = limit5xx > 0 && h.consecutive5xx === limit5xx;
+    const trip5xx = limit5xx > 0 && h.consecutive5xx === limit5xx;
     // Envoy handles each trip separately: eject if allowed, then reset that counter either way.
     if (tripGateway) {
       if (!h.ejected) this.eject(h, now);

@@ -35,6 +35,7 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     rec.response_flags = withResponseFlag(rec.response_flags, f);
     rec.details ??= details;
   };
+  // eslint-disable-next-line prefer-const -- the metrics labels closure reads it before the endpoint is chosen
   let endpoint: Endpoint | undefined;
   const dest = tunnel.destination;
   const reporter =

@@ -117,7 +117,7 @@ export class UpstreamConnections {
       const forget = (): void => {
         if (this.#h2c.get(key) === opening) this.#h2c.delete(key);
       };
-      session.on('error', (err) => this.#opts.logger.debug({ err: err.message, upstream: key }, 'inner h2c session error'));
+      session.on('error', (err: Error) => this.#opts.logger.debug({ err: err.message, upstream: key }, 'inner h2c session error'));
       session.once('goaway', forget);
       session.once('close', forget);
       return session;

@@ -664,8 +664,8 @@ function gatewayRetry(r: NonNullable<HTTPRouteRule['retry']>): RetryPolicy {
   const backoff = r.backoff ? parseDurationMs(r.backoff) : 0;
   return Object.freeze({
     retries: attempts,
-    retryOn: retryOn as ReadonlySet<RetryOn>,
-    statusCodes: new Set(codes) as ReadonlySet<number>,
+    retryOn,
+    statusCodes: new Set(codes),
     backoffBaseMs: backoff > 0 ? backoff : 25,
     avoidPreviousHosts: true,
   });

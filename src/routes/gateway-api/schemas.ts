@@ -27,6 +27,7 @@ export const headerName = z.string().refine((v) => v.length >= 1 && v.length <= 
 });
 
 /** Header values: no control characters other than tab (what Istio's isValidHeaderValue allows). */
+// eslint-disable-next-line no-control-regex -- the pattern must name the control characters it rejects
 const HEADER_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
 const headerValue = z.string().refine((v) => v.length >= 1 && v.length <= 4096 && HEADER_VALUE.test(v), {
   error: (iss) =>

@@ -58,7 +58,6 @@ import {
   stringMatches,
   stringMatchSchema,
   type StringMatcher,
-  type StringMatchSpec,
 } from './common.js';
 import { convertRetryPolicy, parseRetryOn } from './retry-policy.js';
 import { headerValue, parseQuery } from '../request-fields.js';
@@ -1081,7 +1080,7 @@ function compileFault(vs: ParsedVs, rule: HttpRouteSpec, field: string, ctx: Por
 function compileCors(c: z.infer<typeof corsSchema>): CorsPolicy {
   const origins: Array<{ exact?: string; prefix?: string; regex?: RegExp }> = [];
   if (c.allowOrigins && c.allowOrigins.length > 0) {
-    for (const o of c.allowOrigins as StringMatchSpec[]) {
+    for (const o of c.allowOrigins) {
       if (o.exact !== undefined && o.exact !== null) origins.push({ exact: o.exact });
       else if (o.prefix !== undefined && o.prefix !== null) origins.push({ prefix: o.prefix });
       else if (o.regex !== undefined && o.regex !== null) {

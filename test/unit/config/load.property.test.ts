@@ -43,9 +43,9 @@ function aliasBomb(): string {
 
 describe('loadResourcesFromText (property)', () => {
   // The yaml package warns on stderr for collection keys ("? [a]: b"); generated text has many.
-  const emitWarning = process.emitWarning;
+  const emitWarning = process.emitWarning.bind(process);
   beforeAll(() => {
-    process.emitWarning = (() => undefined) as typeof process.emitWarning;
+    process.emitWarning = () => undefined;
   });
   afterAll(() => {
     process.emitWarning = emitWarning;

@@ -44,7 +44,7 @@ function extension(pem: string, name: string): Record<string, unknown> {
   const cert = forge.pki.certificateFromPem(pem);
   const list: unknown[] = cert.extensions;
   for (const e of list) {
-    if (typeof e === 'object' && e !== null && 'name' in e && e.name === name) return e as Record<string, unknown>;
+    if (typeof e === 'object' && e !== null && 'name' in e && e.name === name) return e;
   }
   throw new Error(`extension ${name} not found`);
 }
@@ -140,7 +140,7 @@ async function handshake(opts: {
       peerUris: uriSansFromSubjectAltName(client.getPeerCertificate().subjectaltname),
     }),
   );
-  client.on('error', (err) => clientDone({ ok: false, code: errorCode(err) }));
+  client.on('error', (err: Error) => clientDone({ ok: false, code: errorCode(err) }));
   client.on('close', () => clientDone({ ok: false, code: 'CLOSED' }));
 
   try {

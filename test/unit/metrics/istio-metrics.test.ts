@@ -84,7 +84,7 @@ function samples(lines: string[], name: string, needle = ''): string[] {
   return lines.filter((l) => l.startsWith(`${name}{`) && l.includes(needle));
 }
 
-// hbone-spec §6.2's example line, verbatim.
+// An istio_requests_total line as a waypoint reports it, written out by hand.
 const SPEC_EXAMPLE_LINE =
   'istio_requests_total{reporter="waypoint",source_workload="sleep",source_canonical_service="sleep",source_canonical_revision="latest",source_workload_namespace="default",source_principal="spiffe://cluster.local/ns/default/sa/sleep",source_app="sleep",source_version="latest",source_cluster="Kubernetes",destination_workload="reviews-v1",destination_workload_namespace="default",destination_principal="spiffe://cluster.local/ns/default/sa/bookinfo-reviews",destination_app="reviews",destination_version="v1",destination_service="reviews.default.svc.cluster.local",destination_canonical_service="reviews",destination_canonical_revision="v1",destination_service_name="reviews",destination_service_namespace="default",destination_cluster="Kubernetes",request_protocol="http",response_code="200",grpc_response_status="",response_flags="-",connection_security_policy="mutual_tls"} 7';
 

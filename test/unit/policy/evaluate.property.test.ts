@@ -112,7 +112,7 @@ describe('evaluate (property)', () => {
       fc.property(fc.constantFrom<'ALLOW' | 'DENY'>('ALLOW', 'DENY'), rule, anyRequest, (action, r, req) => {
         const set = compiled(policy('p', action, r));
         fc.pre(set !== undefined);
-        const d = evaluate(set!, req);
+        const d = evaluate(set, req);
         expect(typeof d.allowed).toBe('boolean');
         expect(d.reason).not.toBe('');
       }),
@@ -128,9 +128,9 @@ describe('evaluate (property)', () => {
         const both = compiled(denyFirst ? `${deny}---\n${allow}` : `${allow}---\n${deny}`);
         const allowOnly = compiled(allow);
         fc.pre(both !== undefined && allowOnly !== undefined);
-        const d = evaluate(both!, req);
+        const d = evaluate(both, req);
         expect(d.allowed).toBe(false);
-        if (evaluate(allowOnly!, req).allowed) expect(d).toMatchObject({ action: 'DENY', policy: 'default/deny-it' });
+        if (evaluate(allowOnly, req).allowed) expect(d).toMatchObject({ action: 'DENY', policy: 'default/deny-it' });
       }),
       { numRuns: 600 },
     );
@@ -143,7 +143,7 @@ describe('evaluate (property)', () => {
         const allow = compiled(policy('a', 'ALLOW', r));
         const deny = compiled(policy('d', 'DENY', r));
         fc.pre(allow !== undefined && deny !== undefined);
-        expect(evaluate(allow!, req).allowed).toBe(!evaluate(deny!, req).allowed);
+        expect(evaluate(allow, req).allowed).toBe(!evaluate(deny, req).allowed);
       }),
       { numRuns: 600 },
     );
@@ -159,8 +159,8 @@ describe('evaluate (property)', () => {
           const forward = compiled(docs.join('---\n'));
           const backward = compiled([...docs].reverse().join('---\n'));
           fc.pre(forward !== undefined && backward !== undefined);
-          const a = evaluate(forward!, req);
-          const b = evaluate(backward!, req);
+          const a = evaluate(forward, req);
+          const b = evaluate(backward, req);
           expect(a.allowed).toBe(b.allowed);
           expect(a.action).toBe(b.action);
         },

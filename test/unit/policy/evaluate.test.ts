@@ -1,5 +1,5 @@
 /**
- * Evaluation semantics, one group per field and per precedence rule (authz-spec §3–§9). Each
+ * Evaluation semantics, one group per field and per precedence rule. Each
  * field case puts one rule in an ALLOW policy on the waypoint Gateway: the request is allowed
  * exactly when the rule matches. Every IP is loopback unless it is only CIDR data.
  */
@@ -413,7 +413,7 @@ describe('precedence: dry-run', () => {
   });
 });
 
-describe('TCP traffic with HTTP-only fields (authz-spec §9)', () => {
+describe('TCP traffic with HTTP-only fields', () => {
   const cases = [
     { name: 'ALLOW methods+ports: the rule is dropped, port 80 denied', yaml: oneRule('ALLOW', '{to: [{operation: {methods: [GET], ports: ["80"]}}]}'), req: tcpReq(), allowed: false },
     { name: 'ALLOW methods+ports: port 81 denied too', yaml: oneRule('ALLOW', '{to: [{operation: {methods: [GET], ports: ["80"]}}]}'), req: tcpReq({ destinationPort: 81 }), allowed: false },

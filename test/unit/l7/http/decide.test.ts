@@ -184,14 +184,14 @@ describe('decide: local replies', () => {
     [
       'a backend that does not exist (VirtualService) → 503 NC',
       { target: '/nowhere' },
-      { status: 503, body: '', flags: 'NC', details: expect.stringContaining('nope') as unknown as string, cluster: 'inbound-vip|9080|http|nope.bookinfo.svc.cluster.local' },
+      { status: 503, body: '', flags: 'NC', details: expect.stringContaining('nope'), cluster: 'inbound-vip|9080|http|nope.bookinfo.svc.cluster.local' },
     ],
     ['a subset no DestinationRule defines → 503 NC', { target: '/no-subset' }, { status: 503, body: '', flags: 'NC', details: `no subset v9 in a DestinationRule for ${REVIEWS}`, cluster: `inbound-vip|9080|http/v9|${REVIEWS}` }],
     ['every backend of weight 0 (Gateway API: compiled to a plain 500)', { target: '/zero', tunnel: TO_MULTI }, { status: 500, body: '', flags: '-', details: undefined as unknown as string }],
     [
       'a backend that does not exist (Gateway API) → 500 NC',
       { target: '/gone', tunnel: TO_MULTI },
-      { status: 500, body: '', flags: 'NC', details: expect.any(String) as unknown as string, cluster: expect.stringContaining('absent') as unknown as string },
+      { status: 500, body: '', flags: 'NC', details: expect.any(String), cluster: expect.stringContaining('absent') },
     ],
   ])('%s', (_name, c, want) => {
     const p = asReply(plan(c));

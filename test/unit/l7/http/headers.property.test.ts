@@ -26,7 +26,7 @@ const headers = fc
   .map((entries) => {
     const h: Record<string, string | string[]> = {};
     for (const [n, v] of entries) h[n] = n === 'connection' || n === 'te' || n === 'host' ? (Array.isArray(v) ? v.join(', ') : v) : v;
-    return h as IncomingHttpHeaders;
+    return h;
   });
 
 /** Header names the Connection header lists (what a proxy must also drop). */
