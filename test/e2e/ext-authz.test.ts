@@ -10,7 +10,7 @@ import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js
 
 // CUSTOM AuthorizationPolicy with HTTP and gRPC ext_authz providers, over real HBONE. Prefix 127.151.
 const ip = (rest: string): string => `127.151.${rest}`;
-const pods: MeshPod[] = [{ name: 'echo-1', namespace: 'default', serviceAccount: 'echo', ip: ip('1.1'), httpPort: 8080 }];
+const pods: MeshPod[] = [{ name: 'echo-1', namespace: 'default', serviceAccount: 'echo', ip: ip('1.1'), httpPort: 8080, labels: { app: 'echo' } }];
 const HTTP_AUTHZ_VIP = ip('20.1');
 const GRPC_AUTHZ_IP = ip('20.2');
 
@@ -62,12 +62,7 @@ metadata: { name: waypoint, namespace: default }
 spec:
   gatewayClassName: istio-waypoint
   listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
----
-apiVersion: v1
-kind: Pod
-metadata: { name: echo-1, namespace: default, labels: { app: echo } }
-spec: { serviceAccountName: echo, containers: [{ name: echo, image: echo, ports: [{ name: http, containerPort: 8080 }] }] }
-status: { phase: Running, podIP: ${ip('1.1')} }
+
 ${service('http-authz', VIPS.http)}${service('grpc-authz', VIPS.grpc)}${service('slow-open', VIPS.slowOpen)}${service('slow-closed', VIPS.slowClosed)}${service('unknown', VIPS.unknown)}${service('then-deny', VIPS.thenDeny)}
 ${custom('ext-http', 'http-authz', 'sample-http')}${custom('ext-grpc', 'grpc-authz', 'sample-grpc')}${custom('ext-slow-open', 'slow-open', 'slow-open')}${custom('ext-slow-closed', 'slow-closed', 'slow-closed')}${custom('ext-unknown', 'unknown', 'not-in-mesh-config')}${custom('ext-then-deny', 'then-deny', 'sample-http')}---
 apiVersion: security.istio.io/v1
@@ -136,6 +131,7 @@ beforeAll(async () => {
     metrics: { host: ip('0.10'), port: 0 },
     logger: cap.logger,
     meshConfig: parsed.config,
+    podResources: true,
   });
   pool = await mesh.client('default', 'sleep');
 }, 30_000);
