@@ -45,8 +45,8 @@ describe('verdictFor', () => {
   });
 
   it.each([
-    { name: 'deny', outcome: { kind: 'deny', status: 403, body: '', headers: [] } as CheckOutcome },
-    { name: 'error', outcome: { kind: 'error', reason: 'refused' } as CheckOutcome },
+    { name: 'deny', outcome: { kind: 'deny', status: 403, body: '', headers: [] } },
+    { name: 'error', outcome: { kind: 'error', reason: 'refused' } },
   ])('a reply after $name carries UAEX', ({ outcome }) => {
     const v = verdictFor(provider(false), outcome, denied);
     expect(v.kind === 'reply' ? formatResponseFlags(v.plan.replyFlags) : '').toBe('UAEX');
