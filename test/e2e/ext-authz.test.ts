@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMeshConfig } from '../../src/config/mesh-config.js';
@@ -10,13 +11,13 @@ import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js
 
 // CUSTOM AuthorizationPolicy with HTTP and gRPC ext_authz providers, over real HBONE. Prefix 127.151.
 const ip = (rest: string): string => `127.151.${rest}`;
-const pods: MeshPod[] = [{ name: 'echo-1', namespace: 'default', serviceAccount: 'echo', ip: ip('1.1'), httpPort: 8080, labels: { app: 'echo' } }];
+const pods: MeshPod[] = [{ name: 'echo-1', namespace: 'default', serviceAccount: 'echo', ip: ip('1.1'), httpPort: 8080, tcpPort: 9000, labels: { app: 'echo' } }];
 const HTTP_AUTHZ_VIP = ip('20.1');
 const GRPC_AUTHZ_IP = ip('20.2');
 
-const VIPS = { http: ip('10.1'), grpc: ip('10.2'), slowOpen: ip('10.3'), slowClosed: ip('10.4'), unknown: ip('10.5'), thenDeny: ip('10.6') } as const;
+const VIPS = { http: ip('10.1'), grpc: ip('10.2'), slowOpen: ip('10.3'), slowClosed: ip('10.4'), unknown: ip('10.5'), thenDeny: ip('10.6'), tcpHttp: ip('10.7'), tcpGrpc: ip('10.8') } as const;
 
-function service(name: string, vip: string): string {
+function service(name: string, vip: string, tcp = false): string {
   return `---
 apiVersion: v1
 kind: Service
@@ -24,7 +25,7 @@ metadata: { name: ${name}, namespace: default }
 spec:
   clusterIP: ${vip}
   selector: { app: echo }
-  ports: [{ name: http, port: 80, targetPort: 8080 }]
+  ports: [${tcp ? '{ name: tcp, port: 9000, targetPort: 9000 }' : '{ name: http, port: 80, targetPort: 8080 }'}]
 `;
 }
 
@@ -63,8 +64,8 @@ spec:
   gatewayClassName: istio-waypoint
   listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
 
-${service('http-authz', VIPS.http)}${service('grpc-authz', VIPS.grpc)}${service('slow-open', VIPS.slowOpen)}${service('slow-closed', VIPS.slowClosed)}${service('unknown', VIPS.unknown)}${service('then-deny', VIPS.thenDeny)}
-${custom('ext-http', 'http-authz', 'sample-http')}${custom('ext-grpc', 'grpc-authz', 'sample-grpc')}${custom('ext-slow-open', 'slow-open', 'slow-open')}${custom('ext-slow-closed', 'slow-closed', 'slow-closed')}${custom('ext-unknown', 'unknown', 'not-in-mesh-config')}${custom('ext-then-deny', 'then-deny', 'sample-http')}---
+${service('http-authz', VIPS.http)}${service('grpc-authz', VIPS.grpc)}${service('slow-open', VIPS.slowOpen)}${service('slow-closed', VIPS.slowClosed)}${service('unknown', VIPS.unknown)}${service('then-deny', VIPS.thenDeny)}${service('tcp-http', VIPS.tcpHttp, true)}${service('tcp-grpc', VIPS.tcpGrpc, true)}
+${custom('ext-http', 'http-authz', 'sample-http')}${custom('ext-grpc', 'grpc-authz', 'sample-grpc')}${custom('ext-slow-open', 'slow-open', 'slow-open')}${custom('ext-slow-closed', 'slow-closed', 'slow-closed')}${custom('ext-unknown', 'unknown', 'not-in-mesh-config')}${custom('ext-then-deny', 'then-deny', 'sample-http')}${custom('ext-tcp-http', 'tcp-http', 'sample-http')}${custom('ext-tcp-grpc', 'tcp-grpc', 'sample-grpc')}---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: deny-private, namespace: default }
@@ -216,5 +217,35 @@ describe('authorizer failures', () => {
   it('a provider missing from the mesh config denies with 403, fail closed', async () => {
     expect(await get(VIPS.unknown, '/unknown-provider', { 'x-ext-authz': 'allow' })).toMatchObject({ status: 403, body: 'RBAC: access denied' });
     expect(await get(VIPS.unknown, '/healthz')).toMatchObject({ status: 200 });
+  });
+});
+
+/** Sends `text` through a TCP tunnel to `vip:9000` and half-closes; what came back before the close. */
+async function tcpRoundTrip(vip: string, text: string): Promise<string> {
+  const c = new HboneHttpClient(pool, { ...mesh.hbone, authority: `${vip}:9000` });
+  try {
+    const sock = await c.tunnel();
+    const got: Buffer[] = [];
+    sock.on('data', (d: Buffer) => got.push(d));
+    sock.on('error', () => undefined);
+    const closed = once(sock, 'close');
+    sock.end(text);
+    await closed;
+    return Buffer.concat(got).toString();
+  } finally {
+    await c.close();
+  }
+}
+
+describe('CUSTOM on TCP connections', () => {
+  it('an HTTP provider is skipped, as istiod skips it on TCP filter chains', async () => {
+    expect(await tcpRoundTrip(VIPS.tcpHttp, 'tcp through')).toBe('tcp through');
+    expect(httpAuthz.checks.some((c) => c.headers.host === VIPS.tcpHttp)).toBe(false);
+  });
+
+  it('a gRPC provider (no network ext_authz here) refuses the connection: fail closed', async () => {
+    expect(await tcpRoundTrip(VIPS.tcpGrpc, 'never arrives')).toBe('');
+    const line = await eventually(() => logs.find((l) => l.msg === 'access' && l.type === 'tcp' && l.policy === 'default/ext-tcp-grpc'), 5000, 'tcp access line');
+    expect(line.upstream_host).toBeUndefined();
   });
 });

@@ -3,7 +3,8 @@
  * (src/l7/http/decide.ts) stops at a CUSTOM rule naming a provider, ask that provider, then either
  * answer with its denial or decide again without the CUSTOM layer (Envoy runs the RBAC filters
  * after ext_authz), with the authorizer's headers on the request. A provider missing from the mesh
- * config leaves the fail-closed 403 as it is, as istiod's "deny due to bad CUSTOM action".
+ * config leaves the fail-closed 403 as it is, as istiod's "deny due to bad CUSTOM action". TCP
+ * connections: see `ignoredOnTcp`.
  */
 import type { Logger } from 'pino';
 import type { ExtAuthzProvider, MeshConfig } from '../../config/mesh-config.js';
@@ -38,6 +39,16 @@ export class ExtAuthz {
   /** True when `plan` is the CUSTOM layer's stop and its provider is configured here. */
   handles(plan: Plan): plan is ReplyPlan & { extAuthzProvider: string } {
     return plan.kind === 'reply' && plan.extAuthzProvider !== undefined && this.#providers.has(plan.extAuthzProvider);
+  }
+
+  /**
+   * True for an HTTP provider: on TCP connections its CUSTOM rules are skipped, as istiod does
+   * ("Ignored CUSTOM action with HTTP provider on TCP filter chain"). A gRPC provider would need
+   * Envoy's network ext_authz, which this waypoint lacks: its rules, like an unknown provider's,
+   * deny the TCP connections they match.
+   */
+  ignoredOnTcp(provider: string): boolean {
+    return this.#providers.get(provider)?.provider.kind === 'http';
   }
 
   /**

@@ -93,7 +93,7 @@ export class MainInternal {
       report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
       extAuthz: opts.extAuthz,
     };
-    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
+    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, extAuthz: opts.extAuthz };
     const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes;
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_LIMITS.idleTimeoutMs;
     this.#http1 = new InnerHttp1Server({

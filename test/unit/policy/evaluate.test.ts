@@ -357,7 +357,7 @@ describe('precedence: CUSTOM, then DENY, then ALLOW', () => {
   it('CUSTOM names its provider and fails closed until the provider allows', () => {
     expect(decideYaml(customAdmin, httpReq({ path: '/admin/secret' }))).toMatchObject({
       provider: 'opa',
-      reason: 'denied by CUSTOM policy default/ext-authz rule 0 unless ext_authz provider "opa" allows it (TCP connections and unknown providers: fail closed)',
+      reason: 'denied by CUSTOM policy default/ext-authz rule 0 unless ext_authz provider "opa" allows it (unknown providers, and gRPC providers on TCP: fail closed)',
     });
   });
   const afterCustom = [

@@ -44,10 +44,11 @@ describe('verdictFor', () => {
     expect(verdictFor(provider(failOpen), outcome, denied)).toMatchObject(expected);
   });
 
-  it.each([
+  const failures: Array<{ name: string; outcome: CheckOutcome }> = [
     { name: 'deny', outcome: { kind: 'deny', status: 403, body: '', headers: [] } },
     { name: 'error', outcome: { kind: 'error', reason: 'refused' } },
-  ])('a reply after $name carries UAEX', ({ outcome }) => {
+  ];
+  it.each(failures)('a reply after $name carries UAEX', ({ outcome }) => {
     const v = verdictFor(provider(false), outcome, denied);
     expect(v.kind === 'reply' ? formatResponseFlags(v.plan.replyFlags) : '').toBe('UAEX');
   });
