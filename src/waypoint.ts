@@ -20,6 +20,8 @@ import { WaypointMetrics } from './metrics/waypoint-metrics.js';
 import { watchCertificateValidity } from './admin/certificate-readiness.js';
 import { startupWarnings } from './admin/startup-checks.js';
 import { SummarizingAccessLog, TrafficSummary } from './admin/traffic-summary.js';
+import type { MeshConfig } from './config/mesh-config.js';
+import { ExtAuthz } from './l7/ext-authz/custom.js';
 
 /**
  * Certificates that arrive after start (Istio's CA: `src/hbone/istio-ca/certificate-manager.ts`).
@@ -69,6 +71,8 @@ export interface WaypointOptions {
   statsIntervalMs?: number | undefined;
   /** Let the admin listener bind a non-loopback address (warned about); refused otherwise. */
   adminAllowRemote?: boolean | undefined;
+  /** Istio's mesh config (`--mesh-config`): the ext_authz providers of CUSTOM policies. */
+  meshConfig?: MeshConfig | undefined;
 }
 
 /** What `Waypoint.stats()` reports: process memory, libuv handles and the waypoint's own counts. */
@@ -97,6 +101,8 @@ export class Waypoint {
   readonly pool: HboneClientPool;
   readonly upstreams: UpstreamConnections;
   readonly mainInternal: MainInternal;
+  /** ext_authz clients of the mesh config's providers (CUSTOM policies); absent without providers. */
+  readonly #extAuthz: ExtAuthz | undefined;
   readonly admin: AdminServers;
   readonly metrics: IstioMetrics;
   /** Reload, certificate-expiry and process metrics. */
@@ -149,8 +155,10 @@ export class Waypoint {
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
+    this.#extAuthz = (opts.meshConfig?.extAuthzProviders.size ?? 0) > 0 ? new ExtAuthz(opts.meshConfig!, log) : undefined;
     this.mainInternal = new MainInternal({
       snapshot,
+      extAuthz: this.#extAuthz,
       upstreams: this.upstreams,
       accessLog: new SummarizingAccessLog(log, this.traffic),
       logger: log,
@@ -339,6 +347,7 @@ export class Waypoint {
     this.metrics.close();
     await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
     await this.pool.close();
+    await this.#extAuthz?.close();
   }
 }
 

@@ -1,5 +1,7 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
+import { readFile } from 'node:fs/promises';
+import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { formatProblem } from '../config/problems.js';
 import type { ConfigProblem } from '../config/types.js';
 import { TlsSource } from '../hbone/tls-source.js';
@@ -38,6 +40,8 @@ export interface RunFlags {
   statsIntervalMs?: number | undefined;
   /** Let the admin listener bind a non-loopback address (logged as a warning). */
   adminAllowRemote?: boolean | undefined;
+  /** Istio's mesh config YAML (the `mesh` key of the `istio` ConfigMap): ext_authz providers. */
+  meshConfig?: string | undefined;
   serviceAccount?: string | undefined;
   /** Downward-API pod labels file (the Gateway name when `--name` is not given). */
   podLabels?: string | undefined;
@@ -135,6 +139,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       limits: flags.limits,
       statsIntervalMs: flags.statsIntervalMs,
       adminAllowRemote: flags.adminAllowRemote === true,
+      meshConfig: flags.meshConfig === undefined ? undefined : await readMeshConfig(flags.meshConfig),
   };
   if (flags.workers > 1 || cluster.isWorker) {
     if (cluster.isWorker) {
@@ -230,4 +235,11 @@ function printExampleHelp(hbone: HostPort, clientDir: string | undefined): void 
       '',
     ].join('\n'),
   );
+}
+
+/** Reads `--mesh-config` at start-up; a bad file stops the start with every error. */
+async function readMeshConfig(file: string): Promise<MeshConfig> {
+  const result = parseMeshConfig(await readFile(file, 'utf8'));
+  if (!result.ok) throw new Error(`--mesh-config ${file}: ${result.errors.join('; ')}`);
+  return result.config;
 }

@@ -1,5 +1,5 @@
 import type { ConfigSnapshot } from '../snapshot/types.js';
-import { evaluate, type AuthzDecision, type RequestAttributes } from '../policy/index.js';
+import { evaluate, evaluateAfterCustom, type AuthzDecision, type RequestAttributes } from '../policy/index.js';
 import type { Destination, TunnelContext } from './tunnel.js';
 
 const NO_POLICY: AuthzDecision = Object.freeze({ allowed: true, action: 'NONE', reason: 'allowed: no policy applies', dryRun: Object.freeze([]) as unknown as AuthzDecision['dryRun'] });
@@ -8,14 +8,15 @@ const NO_POLICY: AuthzDecision = Object.freeze({ allowed: true, action: 'NONE', 
  * AuthorizationPolicy for one request or connection. Service traffic sees the Gateway,
  * GatewayClass and Service policies; workload-addressed traffic only the first two. The source is
  * the HBONE peer (its certificate's identity and its address), the destination port the one the
- * client dialled (the service port).
+ * client dialled (the service port). `afterCustom`: the DENY and ALLOW layers only, once an
+ * ext_authz provider has allowed the request (src/l7/ext-authz/custom.ts).
  */
-export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, http: RequestAttributes['http']): AuthzDecision {
+export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, http: RequestAttributes['http'], afterCustom = false): AuthzDecision {
   const policies = snap.policies;
   if (policies === undefined || policies.count === 0) return NO_POLICY;
   const set = dest.kind === 'service' ? policies.forService(dest.binding.service.hostname) : policies.forWorkload();
   if (set.size === 0) return NO_POLICY;
-  return evaluate(set, {
+  return (afterCustom ? evaluateAfterCustom : evaluate)(set, {
     sourcePrincipal: tunnel.peer.identity,
     sourceIp: tunnel.peer.address,
     destinationIp: tunnel.authority.ip,

@@ -399,9 +399,10 @@ function compileOne(r: LoadedResource, env: CompileEnv, problems: Problems): Com
       action === 'ALLOW'
         ? `allowed by ALLOW policy ${id} rule ${index}`
         : action === 'CUSTOM'
-          ? `denied by CUSTOM policy ${id} rule ${index} (CUSTOM authorization is not supported by this waypoint: fail closed)`
+          ? `denied by CUSTOM policy ${id} rule ${index} unless ext_authz provider ${JSON.stringify(provider ?? '')} allows it (unknown providers, and gRPC providers on TCP: fail closed)`
           : `${action === 'DENY' ? 'denied' : 'audited'} by ${action} policy ${id} rule ${index}`;
-    return frozenDecision({ allowed: action === 'ALLOW' || action === 'AUDIT', action: action === 'AUDIT' ? 'NONE' : action, policy: id, rule: index, reason });
+    const custom = action === 'CUSTOM' && provider !== undefined ? { provider } : {};
+    return frozenDecision({ allowed: action === 'ALLOW' || action === 'AUDIT', action: action === 'AUDIT' ? 'NONE' : action, policy: id, rule: index, reason, ...custom });
   };
   const http: RuleSlot[] = [];
   const tcp: RuleSlot[] = [];
@@ -879,7 +880,7 @@ function policyWarnings(r: LoadedResource, spec: AuthorizationPolicySpec, action
       problems,
       r,
       'spec.action',
-      `CUSTOM authorization (ext_authz provider ${JSON.stringify(spec.provider?.name ?? '')}) is not supported by this waypoint: requests matching its rules are denied (fail closed)`,
+      `CUSTOM authorization (ext_authz provider ${JSON.stringify(spec.provider?.name ?? '')}) is asked about HTTP requests; on TCP connections an HTTP provider is skipped (as Istio does) and any other provider denies what its rules match (fail closed)`,
     );
   }
   const fields = built.flatMap((b) => [...(b.from ?? []).flatMap((e) => e.fields), ...(b.to ?? []).flatMap((e) => e.fields), ...b.when]);

@@ -1,6 +1,7 @@
 /**
- * The authorization decision for one request, in Istio's order: CUSTOM (fail closed: this
- * waypoint has no ext_authz, so a matching CUSTOM rule denies), then DENY, then ALLOW; AUDIT never
+ * The authorization decision for one request, in Istio's order: CUSTOM (a matching CUSTOM rule
+ * denies, naming its ext_authz provider; the HTTP path asks the provider (src/l7/ext-authz/) and on
+ * allow continues with `evaluateAfterCustom`), then DENY, then ALLOW; AUDIT never
  * changes the outcome; dry-run policies are evaluated and reported but never enforced. HTTP-only
  * attributes on TCP traffic have already been handled per protocol at compile time (`variantFor` in compile.ts).
  *
@@ -28,8 +29,8 @@ export function firstMatchingRule(policy: CompiledPolicy, v: RequestView): RuleV
 }
 
 /** The decision with `v` already reset to the request. */
-export function decide(set: PolicySet, v: RequestView): AuthzDecision {
-  let decision = enforcedDecision(set, v);
+export function decide(set: PolicySet, v: RequestView, skipCustom = false): AuthzDecision {
+  let decision = enforcedDecision(set, v, skipCustom);
   if (set.dryRun.length > 0) {
     const dryRun: DryRunResult[] = set.dryRun.map((p) => ({ policy: p.id, action: p.action, matched: firstMatchingRule(p, v) !== undefined }));
     decision = { ...decision, dryRun };
@@ -53,11 +54,11 @@ function firstDestinationMatch(rules: readonly RuleVariant[], sig: Int32Array, v
   return undefined;
 }
 
-function enforcedDecision(set: PolicySet, v: RequestView): AuthzDecision {
+function enforcedDecision(set: PolicySet, v: RequestView, skipCustom: boolean): AuthzDecision {
   if (!v.tcp && set.needsPath && v.pathString() === undefined) return set.decisions.badPath;
   if (!v.tcp) v.computeHttpBits(set.needsPath);
   const c = (v.tcp ? set.tcpIndex : set.httpIndex).candidates(v);
-  const custom = firstDestinationMatch(c.custom, c.customSig, v);
+  const custom = skipCustom ? undefined : firstDestinationMatch(c.custom, c.customSig, v);
   if (custom !== undefined) return custom.decision;
   const deny = firstDestinationMatch(c.deny, c.denySig, v);
   if (deny !== undefined) return deny.decision;
@@ -72,4 +73,12 @@ function enforcedDecision(set: PolicySet, v: RequestView): AuthzDecision {
  */
 export function evaluate(set: PolicySet, attrs: RequestAttributes): AuthzDecision {
   return decide(set, view.reset(attrs));
+}
+
+/**
+ * The DENY and ALLOW layers alone: what decides once the CUSTOM layer's ext_authz provider has
+ * allowed the request (Envoy runs the RBAC filters after ext_authz).
+ */
+export function evaluateAfterCustom(set: PolicySet, attrs: RequestAttributes): AuthzDecision {
+  return decide(set, view.reset(attrs), true);
 }

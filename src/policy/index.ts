@@ -10,6 +10,6 @@ export {
   type PolicyAttachment,
   type PolicyDump,
 } from './compile.js';
-export { evaluate } from './evaluate.js';
+export { evaluate, evaluateAfterCustom } from './evaluate.js';
 export { explain, type ExplainedPolicy, type Explanation } from './explain.js';
 export type { AuthzDecision, DryRunResult, PolicyAction, PolicyContext, RequestAttributes } from './types.js';

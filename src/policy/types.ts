@@ -60,6 +60,12 @@ export interface AuthzDecision {
   action: 'ALLOW' | 'DENY' | 'CUSTOM' | 'NONE';
   /** `namespace/name` of the deciding policy. */
   policy?: string;
+  /**
+   * With action `CUSTOM`: the ext_authz provider (meshConfig `extensionProviders[].name`) to ask.
+   * The decision itself denies (fail closed); an HTTP caller that has the provider asks it and,
+   * on allow, continues with `evaluateAfterCustom`.
+   */
+  provider?: string;
   /** Index of the deciding rule in that policy's `spec.rules`. */
   rule?: number;
   reason: string;

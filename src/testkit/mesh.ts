@@ -1,3 +1,4 @@
+import type { MeshConfig } from '../config/mesh-config.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,8 @@ export interface LoopbackMeshOptions {
   admin?: ListenAddress;
   metrics?: ListenAddress;
   readiness?: ListenAddress;
+  /** Istio's mesh config (ext_authz providers for CUSTOM policies). */
+  meshConfig?: MeshConfig;
 }
 
 /** The Pod resource `podResources` writes for a mesh pod. */
@@ -172,6 +175,7 @@ export class LoopbackMesh {
         upstreamHbonePort: ztunnelPort,
         watch: opts.watch ?? true,
         limits: opts.limits,
+        meshConfig: opts.meshConfig,
       });
       return new LoopbackMesh({ ca, dir, waypoint, ztunnels, ztunnelsByPod, apps, backends: opts.backends ?? [], trustDomain, waypointIdentity, logger, logs: captured?.lines ?? [] });
     } catch (err) {

@@ -48,12 +48,13 @@ export function decide(req: HttpRequestHead, snap: ConfigSnapshot, options: Deci
   if (normalized === undefined) return reply(base, 400, 'Bad Request', NO_RESPONSE_FLAGS, 'path could not be normalised', undefined);
 
   const headers = req.headers;
-  const verdict = authorize(snap, tunnel, dest, { method: req.method, host: req.authority, path, headers });
+  const verdict = authorize(snap, tunnel, dest, { method: req.method, host: req.authority, path, headers }, req.customAllowed === true);
   if (verdict.dryRun.length > 0) base.dryRun = verdict.dryRun;
   if (!verdict.allowed) {
     const denied = localReply(base, LOCAL_REPLIES.rbacDenied, verdict.reason);
     denied.policy = verdict.policy;
     denied.responseCodeDetails = denialDetails(verdict);
+    if (verdict.provider !== undefined) denied.extAuthzProvider = verdict.provider;
     return denied;
   }
 

@@ -26,6 +26,8 @@ export interface HttpRequestHead {
   hasBody: boolean;
   tunnel: TunnelContext;
   downstream: WireProtocol;
+  /** Set once an ext_authz provider allowed the request: authorise with DENY and ALLOW only. */
+  customAllowed?: boolean;
 }
 
 export interface DecideOptions {
@@ -67,6 +69,8 @@ export interface ReplyPlan extends PlanBase {
   responseCodeDetails: string | undefined;
   /** The matched rule's response header edits, when a rule decided the reply. */
   responseHeaders: HeaderMutation | undefined;
+  /** A CUSTOM rule stopped the request: the ext_authz provider to ask (src/l7/ext-authz/custom.ts). */
+  extAuthzProvider?: string;
 }
 
 export interface RedirectPlan extends PlanBase {

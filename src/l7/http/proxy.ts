@@ -13,6 +13,7 @@ import type { WireProtocol } from '../upstream/protocol.js';
 import { decide } from './decide.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse, type HttpExchangeReport } from './exchange.js';
 import { execute, type ExecuteDeps } from './execute.js';
+import type { ExtAuthz } from '../ext-authz/custom.js';
 import type { DecideOptions, HttpRequestHead } from './plan.js';
 import { requestHasBody } from './request-body.js';
 
@@ -23,6 +24,8 @@ export interface HttpProxyDeps extends ExecuteDeps {
   accessLog: AccessLog;
   logger: Logger;
   report?: ((r: HttpExchangeReport) => void) | undefined;
+  /** The mesh config's ext_authz providers, for CUSTOM AuthorizationPolicies; absent: none. */
+  extAuthz?: ExtAuthz | undefined;
 }
 
 /**
@@ -46,7 +49,8 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
     downstream,
   };
   const ex = new Exchange(tunnelRecord(tunnel, 'http', h2 ? 'HTTP/2' : 'HTTP/1.1', Date.now()), tunnel.destination);
-  const plan = decide(head, deps.snapshot(), deps.decide);
+  const snap = deps.snapshot();
+  const plan = decide(head, snap, deps.decide);
   const rec = ex.rec;
   rec.method = head.method;
   rec.authority = head.authority;
@@ -55,6 +59,20 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
   const tp = headers.traceparent;
   if (typeof tp === 'string') rec.traceparent = tp;
   res.once('close', () => finish(deps, ex, tunnel, req, res));
+  const extAuthz = deps.extAuthz;
+  if (extAuthz?.handles(plan) === true) {
+    // CUSTOM: the provider's answer decides before anything is forwarded (the body waits, paused).
+    extAuthz.check(plan, head, snap, deps.decide, res).then(
+      (next) => {
+        if (!res.destroyed) execute(deps, ex, next, req, res);
+      },
+      (err: unknown) => {
+        deps.logger.error({ err }, 'ext_authz check threw');
+        res.destroy();
+      },
+    );
+    return;
+  }
   execute(deps, ex, plan, req, res);
 }
 

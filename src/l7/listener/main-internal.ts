@@ -9,6 +9,7 @@ import type { AccessLog } from '../../metrics/access-log.js';
 import type { IstioMetrics } from '../../metrics/istio-metrics.js';
 import { chainName, classifyDestination } from './classify.js';
 import { handleHttpRequest, type HttpProxyDeps } from '../http/proxy.js';
+import type { ExtAuthz } from '../ext-authz/custom.js';
 import type { HttpExchangeReport } from '../http/exchange.js';
 import { InnerH2cServer } from './inner-h2c.js';
 import { InnerHttp1Server } from './inner-http1.js';
@@ -41,6 +42,8 @@ export interface MainInternalOptions {
   random?: () => number;
   /** Istio standard metrics; absent in tests that do not look at them. */
   metrics?: IstioMetrics;
+  /** ext_authz providers for CUSTOM AuthorizationPolicies (src/l7/ext-authz/custom.ts). */
+  extAuthz?: ExtAuthz | undefined;
 }
 
 /** Turns a finished exchange into an `istio_requests_total` & co. observation. */
@@ -88,8 +91,9 @@ export class MainInternal {
       accessLog: opts.accessLog,
       logger: this.#log,
       report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
+      extAuthz: opts.extAuthz,
     };
-    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics };
+    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, extAuthz: opts.extAuthz };
     const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes;
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_LIMITS.idleTimeoutMs;
     this.#http1 = new InnerHttp1Server({

@@ -6,6 +6,7 @@ import { TcpReporter, type IstioMetrics } from '../../metrics/istio-metrics.js';
 import type { Endpoint } from '../../config/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
 import { authorize, denialDetails } from '../authorize.js';
+import type { ExtAuthz } from '../ext-authz/custom.js';
 import { DEFAULT_TRAFFIC_POLICY } from '../../routes/default-route.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import { withResponseFlag, type ResponseFlag } from '../../metrics/response-flags.js';
@@ -20,6 +21,8 @@ export interface TcpRelayDeps {
   accessLog: AccessLog;
   logger: Logger;
   metrics?: IstioMetrics | undefined;
+  /** ext_authz providers: a CUSTOM rule naming an HTTP provider is skipped on TCP, as Istio does. */
+  extAuthz?: ExtAuthz | undefined;
 }
 
 /**
@@ -63,7 +66,9 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
   });
 
   // Network RBAC: L4 attributes only; a denied tunnel closes before any byte goes upstream.
-  const verdict = authorize(deps.snapshot(), tunnel, tunnel.destination, undefined);
+  const snap = deps.snapshot();
+  let verdict = authorize(snap, tunnel, tunnel.destination, undefined);
+  if (verdict.provider !== undefined && deps.extAuthz?.ignoredOnTcp(verdict.provider) === true) verdict = authorize(snap, tunnel, tunnel.destination, undefined, true);
   if (verdict.dryRun.length > 0) rec.dry_run = verdict.dryRun;
   if (!verdict.allowed) {
     connected = true;

@@ -135,7 +135,7 @@ describe('warnings (the policy loads)', () => {
       yaml: 'kind: AuthorizationPolicy\nmetadata: {name: p, namespace: istio-system}\nspec: {}\n',
       message: 'a namespace-wide policy is not enforced by a waypoint',
     },
-    { name: 'CUSTOM is unsupported and fails closed', yaml: oneRule('CUSTOM', '{to: [{operation: {paths: [/admin]}}]}'), field: 'spec.action', message: 'requests matching its rules are denied (fail closed)' },
+    { name: 'CUSTOM on TCP connections', yaml: oneRule('CUSTOM', '{to: [{operation: {paths: [/admin]}}]}'), field: 'spec.action', message: 'any other provider denies what its rules match (fail closed)' },
     { name: 'requestPrincipals under ALLOW never match', yaml: oneRule('ALLOW', '{from: [{source: {requestPrincipals: ["*"]}}]}'), field: 'spec.rules[0].from[0].source.requestPrincipals', message: 'ALLOW rules using them never match' },
     { name: 'request.auth.* under DENY always match', yaml: oneRule('DENY', '{when: [{key: request.auth.audiences, values: [a]}]}'), field: 'spec.rules[0].when[0]', message: 'DENY rules treat them as matching' },
     { name: 'a spiffe:// principal never matches', yaml: oneRule('ALLOW', '{from: [{source: {principals: ["spiffe://cluster.local/ns/a/sa/b"]}}]}'), field: 'spec.rules[0].from[0].source.principals', message: 'never matches: Istio adds "spiffe://" itself' },

@@ -15,7 +15,7 @@ import {
   SLEEP,
   tcpReq,
 } from '../../fixtures/policy/resources.js';
-import { evaluate } from '../../../src/policy/evaluate.js';
+import { evaluate, evaluateAfterCustom } from '../../../src/policy/evaluate.js';
 import type { PolicyContext, RequestAttributes } from '../../../src/policy/types.js';
 
 interface MatchCase {
@@ -354,10 +354,20 @@ describe('precedence: CUSTOM, then DENY, then ALLOW', () => {
   it.each(cases)('$name', ({ yaml, req, expected }) => {
     expect(decideYaml(yaml, req)).toMatchObject(expected);
   });
-  it('CUSTOM reason says it is unsupported and fails closed', () => {
-    expect(decideYaml(customAdmin, httpReq({ path: '/admin/secret' })).reason).toBe(
-      'denied by CUSTOM policy default/ext-authz rule 0 (CUSTOM authorization is not supported by this waypoint: fail closed)',
-    );
+  it('CUSTOM names its provider and fails closed until the provider allows', () => {
+    expect(decideYaml(customAdmin, httpReq({ path: '/admin/secret' }))).toMatchObject({
+      provider: 'opa',
+      reason: 'denied by CUSTOM policy default/ext-authz rule 0 unless ext_authz provider "opa" allows it (unknown providers, and gRPC providers on TCP: fail closed)',
+    });
+  });
+  const afterCustom = [
+    { name: 'CUSTOM alone: allowed once the provider allowed', yaml: customAdmin, path: '/admin/secret', expected: { allowed: true, action: 'NONE' } },
+    { name: 'a DENY still applies after the provider allowed', yaml: `${denyAdmin}---\n${customAdmin}`, path: '/admin/secret', expected: { allowed: false, action: 'DENY', policy: 'default/deny-admin' } },
+    { name: 'ALLOW policies still decide after the provider allowed', yaml: `${allowAdmin}---\n${customAdmin}`, path: '/admin/secret', expected: { allowed: false, action: 'ALLOW' } },
+  ];
+  it.each(afterCustom)('after CUSTOM: $name', ({ yaml, path, expected }) => {
+    const { policies } = compileYaml(yaml);
+    expect(evaluateAfterCustom(policies.forService(REVIEWS), httpReq({ path }))).toMatchObject(expected);
   });
   it('of several matching DENY policies the first by namespace/name is reported', () => {
     const yaml = `${gatewayPolicy('z-deny', '  action: DENY\n  rules: [{}]\n')}---\n${gatewayPolicy('a-deny', '  action: DENY\n  rules: [{}]\n')}`;
