@@ -1,4 +1,5 @@
 import type { ConfigSnapshot } from '../snapshot/types.js';
+import type { VerifiedJwt } from '../policy/authn/types.js';
 import { evaluate, type AuthzDecision, type RequestAttributes } from '../policy/index.js';
 import type { Destination, TunnelContext } from './tunnel.js';
 
@@ -10,7 +11,7 @@ const NO_POLICY: AuthzDecision = Object.freeze({ allowed: true, action: 'NONE', 
  * the HBONE peer (its certificate's identity and its address), the destination port the one the
  * client dialled (the service port).
  */
-export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, http: RequestAttributes['http']): AuthzDecision {
+export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, http: RequestAttributes['http'], jwt?: VerifiedJwt): AuthzDecision {
   const policies = snap.policies;
   if (policies === undefined || policies.count === 0) return NO_POLICY;
   const set = dest.kind === 'service' ? policies.forService(dest.binding.service.hostname) : policies.forWorkload();
@@ -21,6 +22,7 @@ export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Des
     destinationIp: tunnel.authority.ip,
     destinationPort: tunnel.authority.port,
     http,
+    jwt,
   });
 }
 

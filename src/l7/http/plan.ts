@@ -11,6 +11,7 @@ import type { Destination, TunnelContext } from '../tunnel.js';
 import type { HeaderMap } from '../upstream/attempt.js';
 import type { WireProtocol } from '../upstream/protocol.js';
 import type { ForwardSpec } from '../upstream/retrying-forwarder.js';
+import type { JwtCheck } from '../authn/authenticator.js';
 
 /** One request as `decide` sees it: the parsed head and the tunnel it came through. */
 export interface HttpRequestHead {
@@ -26,6 +27,8 @@ export interface HttpRequestHead {
   hasBody: boolean;
   tunnel: TunnelContext;
   downstream: WireProtocol;
+  /** RequestAuthentication's outcome (src/l7/authn); absent when no token was checked. */
+  jwt?: JwtCheck | undefined;
 }
 
 export interface DecideOptions {

@@ -15,6 +15,7 @@ import { Exchange, type DownstreamRequest, type DownstreamResponse, type HttpExc
 import { execute, type ExecuteDeps } from './execute.js';
 import type { DecideOptions, HttpRequestHead } from './plan.js';
 import { requestHasBody } from './request-body.js';
+import type { JwtAuthenticator } from '../authn/authenticator.js';
 
 export interface HttpProxyDeps extends ExecuteDeps {
   snapshot: () => ConfigSnapshot;
@@ -23,6 +24,8 @@ export interface HttpProxyDeps extends ExecuteDeps {
   accessLog: AccessLog;
   logger: Logger;
   report?: ((r: HttpExchangeReport) => void) | undefined;
+  /** RequestAuthentication (src/l7/authn); absent: tokens are not looked at. */
+  authn?: JwtAuthenticator | undefined;
 }
 
 /**
@@ -46,7 +49,26 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
     downstream,
   };
   const ex = new Exchange(tunnelRecord(tunnel, 'http', h2 ? 'HTTP/2' : 'HTTP/1.1', Date.now()), tunnel.destination);
-  const plan = decide(head, deps.snapshot(), deps.decide);
+  const snap = deps.snapshot();
+  // JWT verification is I/O (keys may be fetched), so it runs before `decide` and hands it the outcome.
+  const authn = deps.authn?.authenticate(snap, tunnel.destination, { headers, target: head.target });
+  if (authn === undefined) return proceed(deps, ex, tunnel, head, snap, req, res);
+  authn.then(
+    (a) => {
+      head.headers = a.headers;
+      head.jwt = a.check;
+      if (!res.destroyed) proceed(deps, ex, tunnel, head, snap, req, res);
+    },
+    (err: unknown) => {
+      deps.logger.error({ err }, 'JWT authentication failed unexpectedly');
+      res.destroy();
+    },
+  );
+}
+
+function proceed(deps: HttpProxyDeps, ex: Exchange, tunnel: TunnelContext, head: HttpRequestHead, snap: ConfigSnapshot, req: DownstreamRequest, res: DownstreamResponse): void {
+  const headers = head.headers;
+  const plan = decide(head, snap, deps.decide);
   const rec = ex.rec;
   rec.method = head.method;
   rec.authority = head.authority;
