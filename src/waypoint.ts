@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { rootCertificates } from 'node:tls';
+import { Agent as UndiciAgent } from 'undici';
 import type { Registry } from 'prom-client';
 import { FileConfigSource } from './config/file-source.js';
 import type { ConfigSource } from './config/source.js';
@@ -73,6 +75,8 @@ export interface WaypointOptions {
   adminAllowRemote?: boolean | undefined;
   /** Istio's mesh config (`--mesh-config`): the ext_authz providers of CUSTOM policies. */
   meshConfig?: MeshConfig | undefined;
+  /** RequestAuthentication `jwksUri` fetches: more CAs to trust (PEM) besides the system ones, refresh timings. */
+  jwks?: { ca?: readonly string[] | undefined; refreshMs?: number | undefined; cooldownMs?: number | undefined } | undefined;
 }
 
 /** What `Waypoint.stats()` reports: process memory, libuv handles and the waypoint's own counts. */
@@ -169,6 +173,12 @@ export class Waypoint {
       headersTimeoutMs: limits.headersTimeoutMs,
       idleTimeoutMs: limits.idleTimeoutMs,
       sniffTimeoutMs: limits.sniffTimeoutMs,
+      jwt: {
+        registry: this.admin.registry,
+        dispatcher: opts.jwks?.ca === undefined ? undefined : new UndiciAgent({ connect: { ca: [...rootCertificates, ...opts.jwks.ca] } }),
+        refreshMs: opts.jwks?.refreshMs,
+        cooldownMs: opts.jwks?.cooldownMs,
+      },
     });
     this.hbone = new HboneServer({
       host: opts.hbone.host,
@@ -207,6 +217,9 @@ export class Waypoint {
     for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
     wp.ops.reload('success', first.snapshot.loadedAt);
     store.on('snapshot', (s) => wp.ops.reload('success', s.loadedAt));
+    // RequestAuthentication key sets follow the snapshot (remote JWKS fetched ahead of the first token).
+    wp.mainInternal.authn.prepare(first.snapshot);
+    store.on('snapshot', (s) => wp.mainInternal.authn.prepare(s));
     store.on('rejected', () => wp.ops.reload('failure'));
     const certificates = opts.certificates;
     wp.#stopCertificateWatch = watchCertificateValidity(wp.admin.readiness, opts.tls, log, { source: certificates === undefined ? undefined : () => certificates.problem() }).stop;

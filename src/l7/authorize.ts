@@ -1,4 +1,5 @@
 import type { ConfigSnapshot } from '../snapshot/types.js';
+import type { VerifiedJwt } from '../policy/authn/types.js';
 import { evaluate, evaluateAfterCustom, type AuthzDecision, type RequestAttributes } from '../policy/index.js';
 import type { Destination, TunnelContext } from './tunnel.js';
 
@@ -11,7 +12,7 @@ const NO_POLICY: AuthzDecision = Object.freeze({ allowed: true, action: 'NONE', 
  * client dialled (the service port). `afterCustom`: the DENY and ALLOW layers only, once an
  * ext_authz provider has allowed the request (src/l7/ext-authz/custom.ts).
  */
-export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, http: RequestAttributes['http'], afterCustom = false): AuthzDecision {
+export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Destination, http: RequestAttributes['http'], jwt?: VerifiedJwt, afterCustom = false): AuthzDecision {
   const policies = snap.policies;
   if (policies === undefined || policies.count === 0) return NO_POLICY;
   const set = dest.kind === 'service' ? policies.forService(dest.binding.service.hostname) : policies.forWorkload();
@@ -22,6 +23,7 @@ export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Des
     destinationIp: tunnel.authority.ip,
     destinationPort: tunnel.authority.port,
     http,
+    jwt,
   });
 }
 

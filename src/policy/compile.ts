@@ -38,6 +38,8 @@ import {
   type TargetRef,
 } from './schema.js';
 import type { AuthzDecision, DryRunResult, PolicyAction, PolicyContext } from './types.js';
+import { compileJwtRules } from './authn/compile.js';
+import type { JwtRule } from './authn/types.js';
 import {
   addHeaderMatcher,
   addNamespaceMatcher,
@@ -211,6 +213,8 @@ export class CompiledPolicies {
     private readonly ctx: PolicyContext,
     services: readonly ServiceInfo[],
     serviceEntries: readonly ServiceEntryInfo[],
+    /** Valid RequestAuthentications with where they apply, ordered by namespace/name. */
+    readonly authentications: readonly AttachedAuthentication[] = [],
   ) {
     this.count = all.filter((p) => p.appliesSomewhere).length;
     this.waypointSet = new PolicySet('waypoint', all.filter((p) => p.attachment.waypoint !== undefined));
@@ -220,6 +224,36 @@ export class CompiledPolicies {
     }
     for (const s of services) if (!this.serviceByHost.has(s.hostname)) this.serviceByHost.set(s.hostname, s);
     for (const se of serviceEntries) for (const h of se.hosts) push(this.serviceEntriesByHost, h, `${se.namespace}/${se.name}`);
+    this.waypointJwtRules = Object.freeze(authentications.filter((a) => a.attachment.waypoint !== undefined).flatMap((a) => a.rules));
+  }
+
+  private readonly waypointJwtRules: readonly JwtRule[];
+  private readonly jwtCache = new Map<string, readonly JwtRule[]>();
+
+  /**
+   * The JWT rules of the RequestAuthentications that apply to traffic to a service (by
+   * hostname): mesh-wide and waypoint ones plus the service's own, as `forService` picks policies.
+   */
+  jwtRulesForService(hostname: string): readonly JwtRule[] {
+    if (this.authentications.length === 0) return this.waypointJwtRules;
+    const cached = this.jwtCache.get(hostname);
+    if (cached !== undefined) return cached;
+    const host = hostname.toLowerCase();
+    const svc = this.serviceByHost.get(host);
+    const keys: { services: readonly string[]; entries: readonly string[] } =
+      svc !== undefined ? { services: [`${svc.namespace}/${svc.name}`], entries: [] } : { services: [], entries: this.serviceEntriesByHost.get(host) ?? [] };
+    const rules = Object.freeze(
+      this.authentications
+        .filter((a) => a.attachment.waypoint !== undefined || a.attachment.services.some((k) => keys.services.includes(k)) || a.attachment.serviceEntries.some((k) => keys.entries.includes(k)))
+        .flatMap((a) => a.rules),
+    );
+    this.jwtCache.set(hostname, rules);
+    return rules;
+  }
+
+  /** JWT rules for workload-addressed traffic: mesh-wide and waypoint RequestAuthentications only. */
+  jwtRulesForWorkload(): readonly JwtRule[] {
+    return this.waypointJwtRules;
   }
 
   /**
@@ -284,6 +318,15 @@ function comparePolicies(a: CompiledPolicy, b: CompiledPolicy): number {
 
 // ---- compilePolicies -----------------------------------------------------------------------------
 
+/** A RequestAuthentication and where it applies. */
+export interface AttachedAuthentication {
+  /** `namespace/name`. */
+  readonly id: string;
+  /** `waypoint` is also set for a mesh-wide one (root namespace, no selector or targetRefs). */
+  readonly attachment: PolicyAttachment;
+  readonly rules: readonly JwtRule[];
+}
+
 interface ServiceEntryInfo {
   namespace: string;
   name: string;
@@ -339,11 +382,15 @@ export function compilePolicies(
     problems.push(...errors.map((q) => ({ ...q, resourceSkipped: true })));
     compiled.push(failClosedPolicy(r, errors, env, problems));
   }
+  const authentications: AttachedAuthentication[] = [];
   for (const r of resources) {
-    if (isSecurityKind(r, 'RequestAuthentication')) checkRequestAuthentication(r, problems);
+    if (!isSecurityKind(r, 'RequestAuthentication')) continue;
+    const a = compileRequestAuthentication(r, env, problems);
+    if (a !== undefined) authentications.push(a);
   }
+  authentications.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   compiled.sort(comparePolicies);
-  return { policies: new CompiledPolicies(compiled, ctx, ctx.services, serviceEntries), problems };
+  return { policies: new CompiledPolicies(compiled, ctx, ctx.services, serviceEntries, authentications), problems };
 }
 
 function isSecurityKind(r: LoadedResource, kind: string): boolean {
@@ -512,7 +559,7 @@ function failClosedPolicy(r: LoadedResource, errors: readonly ConfigProblem[], e
 
 // ---- attachment ----------------------------------------------------------------------------------
 
-function attach(r: LoadedResource, spec: AuthorizationPolicySpec, env: CompileEnv, problems: Problems): { attachment: PolicyAttachment; targets: string[] } {
+function attach(r: LoadedResource, spec: Pick<AuthorizationPolicySpec, 'selector' | 'targetRef' | 'targetRefs'>, env: CompileEnv, problems: Problems): { attachment: PolicyAttachment; targets: string[] } {
   const attachment: PolicyAttachment = { waypoint: undefined, services: [], serviceEntries: [] };
   const { ctx } = env;
   const refs: Array<{ ref: TargetRef; field: string }> =
@@ -632,7 +679,7 @@ function buildRule(rule: RuleSpec, index: number, r: LoadedResource, ctx: Policy
     };
     const adjust = (vs: readonly string[]): readonly string[] => (kind === 'principal' ? migrateTrustDomain(vs, ctx.trustDomain) : vs);
     const strings = (vs: readonly string[]): StringPatterns | null => {
-      if (vs.length === 0 || kind === 'ip' || kind === 'port' || kind === 'jwt') return null;
+      if (vs.length === 0 || kind === 'ip' || kind === 'port') return null;
       const out = new StringPatterns();
       for (const v of adjust(vs)) {
         switch (kind) {
@@ -703,7 +750,8 @@ function buildRule(rule: RuleSpec, index: number, r: LoadedResource, ctx: Policy
             const notValues = s[neg] ?? [];
             if (values.length === 0 && notValues.length === 0) continue;
             const prefix = `${base}.from[${j}].source`;
-            fields.push(make(attr, kind, [`source.${pos}`, `source.${neg}`], `${prefix}.${values.length > 0 ? pos : neg}`, '', values, notValues));
+            const key = attr === Attr.jwt ? 'requestPrincipals' : '';
+            fields.push(make(attr, kind, [`source.${pos}`, `source.${neg}`], `${prefix}.${values.length > 0 ? pos : neg}`, key, values, notValues));
           }
           return { label: `from[${j}]`, fields };
         });
@@ -753,7 +801,7 @@ function buildRule(rule: RuleSpec, index: number, r: LoadedResource, ctx: Policy
       case 'experimental':
         return make(Attr.metadata, 'string', label, field, '', values, notValues);
       default:
-        return make(Attr.jwt, 'jwt', label, field, '', values, notValues);
+        return make(Attr.jwt, 'jwt', label, field, c.key, values, notValues);
     }
   });
   return { index, from, to, when };
@@ -801,7 +849,7 @@ function tdStringMatch(a: string, s: string): boolean {
  * so it matches more (fails closed).
  */
 function variantFor(b: BuiltRule, action: PolicyAction, protocol: 'http' | 'tcp', decision: AuthzDecision): RuleSlot {
-  const unsupported = (f: FieldMatcher): boolean => (protocol === 'tcp' ? f.httpOnly : f.jwt);
+  const unsupported = (f: FieldMatcher): boolean => protocol === 'tcp' && f.httpOnly;
   const all = [...(b.from ?? []).flatMap((e) => e.fields), ...(b.to ?? []).flatMap((e) => e.fields), ...b.when];
   const bad = all.filter(unsupported);
   const describe = (fs: FieldMatcher[]): string => [...new Set(fs.map((f) => f.field))].join(', ');
@@ -809,9 +857,7 @@ function variantFor(b: BuiltRule, action: PolicyAction, protocol: 'http' | 'tcp'
     const dropped: DroppedRule = {
       index: b.index,
       dropped:
-        protocol === 'tcp'
-          ? `never matches TCP traffic: an ALLOW rule using HTTP-only attributes is ignored on TCP (${describe(bad)})`
-          : `never matches: JWT validation is not implemented, so an ALLOW rule using JWT attributes cannot match (${describe(bad)})`,
+        `never matches TCP traffic: an ALLOW rule using HTTP-only attributes is ignored on TCP (${describe(bad)})`,
     };
     return Object.freeze(dropped);
   }
@@ -820,9 +866,9 @@ function variantFor(b: BuiltRule, action: PolicyAction, protocol: 'http' | 'tcp'
   const notes: string[] = [];
   const tcpBad = bad.filter((f) => f.httpOnly && !(protocol === 'http'));
   if (tcpBad.length > 0) notes.push(`HTTP-only attributes ignored on TCP traffic, so this ${action} rule matches more: ${describe(tcpBad)}`);
-  const jwtBad = bad.filter((f) => f.jwt && protocol === 'http');
-  if (jwtBad.length > 0) notes.push(`JWT attributes assumed to match (JWT validation is not implemented; ${action} fails closed): ${describe(jwtBad)}`);
   const when = keep(b.when);
+  // A `from` reading the JWT cannot be cached per client: it is checked with `to` on each request.
+  const fromPerRequest = (b.from ?? []).some((e) => keep(e.fields).some((f) => f.jwt));
   const sourceWhen = when.filter((f) => isSourceAttr(f.attr));
   // Hot fields first: `to` and `destinationWhen` are read for every candidate on every request.
   const variant: RuleVariant = {
@@ -830,7 +876,8 @@ function variantFor(b: BuiltRule, action: PolicyAction, protocol: 'http' | 'tcp'
     destinationWhen: Object.freeze(when.filter((f) => !isSourceAttr(f.attr))),
     from: entries(b.from),
     sourceWhen: Object.freeze(sourceWhen),
-    sourceDependent: b.from !== null || sourceWhen.length > 0,
+    sourceDependent: (b.from !== null && !fromPerRequest) || sourceWhen.length > 0,
+    fromPerRequest,
     index: b.index,
     when: Object.freeze(when),
     decision,
@@ -884,17 +931,6 @@ function policyWarnings(r: LoadedResource, spec: AuthorizationPolicySpec, action
     );
   }
   const fields = built.flatMap((b) => [...(b.from ?? []).flatMap((e) => e.fields), ...(b.to ?? []).flatMap((e) => e.fields), ...b.when]);
-  const jwt = fields.filter((f) => f.jwt);
-  if (jwt.length > 0) {
-    warn(
-      problems,
-      r,
-      jwt[0]!.field,
-      `uses JWT attributes (${[...new Set(jwt.map((f) => f.field))].join(', ')}), but this waypoint does not validate JWTs: ${
-        action === 'ALLOW' ? 'ALLOW rules using them never match' : `${action} rules treat them as matching (fail closed)`
-      }`,
-    );
-  }
   for (const f of fields) {
     if (f.attr === Attr.metadata) {
       warn(problems, r, f.field, `${f.label.slice(5, -7)} reads Envoy filter metadata, which this waypoint does not have: its values never match and its notValues always match`);
@@ -939,15 +975,25 @@ function policyWarnings(r: LoadedResource, spec: AuthorizationPolicySpec, action
   }
 }
 
-function checkRequestAuthentication(r: LoadedResource, problems: Problems): void {
+/**
+ * A RequestAuthentication: schema errors skip it (with no rules a token is never verified, so
+ * rules on `requestPrincipals` / `request.auth.*` do not match: ALLOW fails closed). It applies
+ * where an AuthorizationPolicy with the same targets would, and mesh-wide from the root namespace
+ * without selector or targetRefs.
+ */
+function compileRequestAuthentication(r: LoadedResource, env: CompileEnv, problems: Problems): AttachedAuthentication | undefined {
   const parsed = parseWith(requestAuthenticationSchema, r.raw);
   if (!parsed.ok) {
-    for (const issue of parsed.issues) warn(problems, r, issue.field !== '' ? issue.field : undefined, issue.message);
+    for (const issue of parsed.issues) {
+      problems.push({ severity: 'error', ...ident(r), ...(issue.field !== '' ? { field: issue.field } : {}), message: issue.message, resourceSkipped: true });
+    }
+    return undefined;
   }
-  warn(
-    problems,
-    r,
-    undefined,
-    'RequestAuthentication is not implemented by this waypoint: JWTs are neither validated nor rejected; AuthorizationPolicy rules using requestPrincipals or request.auth.* never match under ALLOW and always match under DENY',
-  );
+  const spec = parsed.value.spec ?? {};
+  const rules = compileJwtRules(r.namespace, r.name, parsed.value);
+  const hasRefs = (spec.targetRefs?.length ?? 0) > 0 || (spec.targetRef !== undefined && spec.targetRef !== null);
+  const meshWide = !hasRefs && (spec.selector === undefined || spec.selector === null) && r.namespace === env.ctx.rootNamespace;
+  const attachment: PolicyAttachment = meshWide ? { waypoint: 'GatewayClass', services: [], serviceEntries: [] } : attach(r, spec, env, problems).attachment;
+  if (rules.length === 0) warn(problems, r, 'spec.jwtRules', 'has no jwtRules: it has no effect');
+  return Object.freeze({ id: `${r.namespace}/${r.name}`, attachment, rules: Object.freeze(rules) });
 }

@@ -1,10 +1,10 @@
 /**
  * Compiled rules and the per-request view they are evaluated against. A rule is kept in two
- * variants, one for HTTP and one for TCP traffic, because HTTP-only attributes on TCP (and JWT
- * attributes, which this waypoint cannot validate) change a rule differently under ALLOW and
- * under DENY/AUDIT/CUSTOM (Istio's rule for HTTP-only fields on TCP).
+ * variants, one for HTTP and one for TCP traffic, because HTTP-only attributes on TCP change a rule
+ * differently under ALLOW and under DENY/AUDIT/CUSTOM (Istio's rule for HTTP-only fields on TCP).
  */
 import type { AuthzDecision, RequestAttributes } from './types.js';
+import { jwtAttributeOf, jwtValues, type JwtAttribute } from './authn/claims.js';
 import { normalizedPathRange, pathPartEnd } from '../config/path-normalization.js';
 import {
   asciiLower,
@@ -32,7 +32,7 @@ export const Attr = {
   sni: 12,
   /** `experimental.envoy.filters.*`: Envoy dynamic metadata, which this waypoint never has. */
   metadata: 13,
-  /** `requestPrincipals`, `request.auth.*`: JWT attributes, never evaluated (see `RuleVariant`). */
+  /** `requestPrincipals`, `request.auth.*`: the verified JWT (`FieldMatcher.header` names which part). */
   jwt: 14,
 } as const;
 export type AttrId = (typeof Attr)[keyof typeof Attr];
@@ -45,7 +45,7 @@ export class FieldMatcher {
   constructor(
     // Hot fields first: they are read on every evaluation.
     readonly attr: AttrId,
-    /** Header name for `Attr.header` (lower case). */
+    /** Header name for `Attr.header` (lower case); the key (`requestPrincipals`, `request.auth.…`) for `Attr.jwt`. */
     readonly header: string,
     readonly posStr: StringPatterns | null,
     readonly negStr: StringPatterns | null,
@@ -92,6 +92,11 @@ export class FieldMatcher {
         if (this.posStr !== null && !this.posStr.matchesRange(path, end)) return false;
         return this.negStr === null || !this.negStr.matchesRange(path, end);
       }
+      case Attr.jwt: {
+        const values = v.jwtValues(this.header);
+        if (this.posStr !== null && !anyMatches(this.posStr, values)) return false;
+        return this.negStr === null || !anyMatches(this.negStr, values);
+      }
       default: {
         const s = v.stringAttr(this.attr, this.header);
         if (this.posStr !== null && !this.posStr.matches(s)) return false;
@@ -133,8 +138,11 @@ export class FieldMatcher {
       }
       case Attr.metadata:
         return 'no Envoy filter metadata at this waypoint';
-      default:
-        return 'no validated JWT';
+      default: {
+        if (v.attrs.jwt === undefined) return 'no validated JWT';
+        const values = v.jwtValues(this.header);
+        return values === undefined ? `no ${this.header} in the JWT` : `${this.header} ${list(values)}`;
+      }
     }
   }
 
@@ -156,6 +164,8 @@ export class FieldMatcher {
         return v.destinationFamily() === 0;
       case Attr.port:
         return false;
+      case Attr.jwt:
+        return v.jwtValues(this.header) === undefined;
       default:
         return v.stringAttr(this.attr, this.header) === undefined;
     }
@@ -170,10 +180,26 @@ export class FieldMatcher {
         return this.posIp === null || ipInRanges(v.destinationFamily(), v.destinationWords, this.posIp);
       case Attr.port:
         return this.posPort === null || this.posPort.has(v.attrs.destinationPort);
+      case Attr.jwt:
+        return this.posStr === null || anyMatches(this.posStr, v.jwtValues(this.header));
       default:
         return this.posStr === null || this.posStr.matches(v.stringAttr(this.attr, this.header));
     }
   }
+}
+
+function anyMatches(p: StringPatterns, values: readonly string[] | undefined): boolean {
+  if (values === undefined) return false;
+  for (let i = 0; i < values.length; i++) if (p.matches(values[i])) return true;
+  return false;
+}
+
+const jwtAttributes = new Map<string, JwtAttribute | undefined>();
+
+/** The JWT attribute a `requestPrincipals` / `request.auth.*` key reads (parsed once per key). */
+function jwtAttribute(key: string): JwtAttribute | undefined {
+  if (!jwtAttributes.has(key)) jwtAttributes.set(key, jwtAttributeOf(key));
+  return jwtAttributes.get(key);
 }
 
 function list(values: readonly string[]): string {
@@ -200,8 +226,13 @@ export interface RuleVariant {
   readonly sourceWhen: readonly FieldMatcher[];
   /** The other conditions (destination, HTTP attributes). */
   readonly destinationWhen: readonly FieldMatcher[];
-  /** True when the rule constrains the source at all (`from` or a source condition). */
+  /**
+   * True when the rule constrains the source at all (`from` or a source condition) and that
+   * depends on the peer only, so it can be cached per client (see candidates.ts).
+   */
   readonly sourceDependent: boolean;
+  /** `from` reads the request's JWT (`requestPrincipals`): it is checked per request with `to`. */
+  readonly fromPerRequest: boolean;
   /** The decision when this rule decides (shared, frozen). */
   readonly decision: AuthzDecision;
   /** Attributes left out of this variant and why (TCP HTTP-only fields, JWT fields under DENY). */
@@ -341,8 +372,7 @@ export function isSourceAttr(attr: AttrId): boolean {
     attr === Attr.serviceAccount ||
     attr === Attr.trustDomain ||
     attr === Attr.sourceIp ||
-    attr === Attr.remoteIp ||
-    attr === Attr.jwt
+    attr === Attr.remoteIp
   );
 }
 
@@ -357,6 +387,7 @@ export function sourceMatches(r: RuleVariant, v: RequestView): boolean {
 /** The destination side of a rule: its `to` entries and the other conditions. */
 export function destinationMatches(r: RuleVariant, v: RequestView): boolean {
   if (r.to !== null && !anyEntry(r.to, v)) return false;
+  if (r.fromPerRequest && r.from !== null && !anyEntry(r.from, v)) return false;
   const when = r.destinationWhen;
   for (let i = 0; i < when.length; i++) if (!when[i]!.test(v)) return false;
   return true;
@@ -460,6 +491,12 @@ export class RequestView {
   normalizedPath(): string | undefined {
     const p = this.pathString();
     return p === undefined || this.pathEnd === p.length ? p : p.slice(0, this.pathEnd);
+  }
+
+  /** The strings a JWT attribute (`requestPrincipals`, `request.auth.…`) holds; undefined when absent. */
+  jwtValues(key: string): readonly string[] | undefined {
+    const attr = jwtAttribute(key);
+    return attr === undefined ? undefined : jwtValues(this.attrs.jwt, attr);
   }
 
   stringAttr(attr: AttrId, header: string): string | undefined {

@@ -373,7 +373,33 @@ export const authorizationPolicySchema = z
 
 export type AuthorizationPolicyDoc = z.infer<typeof authorizationPolicySchema>;
 
-// ---- RequestAuthentication (validated only to warn) ----------------------------------------------
+// ---- RequestAuthentication -----------------------------------------------------------------------
+
+/** Why an inline `jwks` is not a JSON Web Key Set, or undefined when it is one. */
+export function jwksProblem(text: string): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return 'jwks parse error: not JSON';
+  }
+  if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) return 'jwks parse error: must be a JSON object with a "keys" list';
+  const keys = (doc as { keys: unknown[] }).keys;
+  if (keys.length === 0) return 'jwks parse error: the "keys" list is empty';
+  const bad = keys.findIndex((k) => typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string');
+  return bad < 0 ? undefined : `jwks parse error: keys[${bad}] has no "kty"`;
+}
+
+/** A `jwtRules[].timeout` (protobuf Duration text: `5s`, `1.5s`, `500ms`) in milliseconds. */
+export function jwksTimeoutMs(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text);
+  if (m === null) return undefined;
+  const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60000);
+  return ms > 0 ? ms : undefined;
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const headerName = nonEmpty.refine((v) => HEADER_NAME.test(v), { error: 'must be a valid HTTP header name' });
 
 const jwtRuleSchema = z
   .strictObject({
@@ -381,19 +407,23 @@ const jwtRuleSchema = z
     audiences: list(nonEmpty),
     jwksUri: str.nullish(),
     jwks: str.nullish(),
-    fromHeaders: list(z.strictObject({ name: nonEmpty, prefix: str.nullish() })),
+    fromHeaders: list(z.strictObject({ name: headerName, prefix: str.nullish() })),
     fromParams: list(nonEmpty),
     fromCookies: list(nonEmpty),
-    outputPayloadToHeader: str.nullish(),
+    outputPayloadToHeader: headerName.nullish(),
     forwardOriginalToken: z.boolean().nullish(),
-    outputClaimToHeaders: list(z.strictObject({ header: nonEmpty, claim: nonEmpty })),
-    timeout: str.nullish(),
+    outputClaimToHeaders: list(z.strictObject({ header: headerName, claim: nonEmpty })),
+    timeout: str.refine((v) => jwksTimeoutMs(v) !== undefined, { error: 'must be a positive duration such as "5s" or "500ms"' }).nullish(),
   })
   .superRefine((r, ctx) => {
     if ((r.issuer ?? '') === '' && (r.jwksUri ?? '') === '') ctx.addIssue({ code: 'custom', message: 'issuer or jwksUri must be set' });
     if ((r.jwksUri ?? '') !== '' && !/^https?:\/\//.test(r.jwksUri ?? '')) {
       ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'must be an http:// or https:// URL' });
     }
+    const jwks = r.jwks ?? '';
+    const bad = jwks === '' ? undefined : jwksProblem(jwks);
+    if (bad !== undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: bad });
+    if (jwks === '' && (r.jwksUri ?? '') === '') ctx.addIssue({ code: 'custom', message: 'jwks or jwksUri must be set: this waypoint does not discover keys from the issuer (OpenID discovery)' });
   });
 
 export const requestAuthenticationSchema = z.looseObject({

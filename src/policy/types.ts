@@ -3,6 +3,7 @@
  * request looks like to the evaluator, and the decision it returns.
  */
 import type { ServiceInfo } from '../config/types.js';
+import type { VerifiedJwt } from './authn/types.js';
 
 export type PolicyAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
 
@@ -30,6 +31,8 @@ export interface RequestAttributes {
   destinationPort: number;
   /** TLS SNI of the inner connection, when known (`connection.sni`); absent for plaintext. */
   sni?: string | undefined;
+  /** The JWT a RequestAuthentication verified for this request; undefined when there is none. */
+  jwt?: VerifiedJwt | undefined;
   /** HTTP request attributes; undefined for TCP traffic. */
   http?:
     | {

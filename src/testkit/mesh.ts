@@ -8,7 +8,7 @@ import { HboneClientPool } from '../hbone/client-pool.js';
 import { spiffeId } from '../hbone/spiffe.js';
 import { TlsSource, type TlsMaterial } from '../hbone/tls-source.js';
 import type { WaypointLimits } from '../config/limits.js';
-import { Waypoint } from '../waypoint.js';
+import { Waypoint, type WaypointOptions } from '../waypoint.js';
 import type { ListenAddress } from '../admin/servers.js';
 import type { EchoApp } from './echo-app.js';
 import type { FakeZtunnel, ZtunnelBehaviour } from './fake-ztunnel.js';
@@ -67,6 +67,8 @@ export interface LoopbackMeshOptions {
   readiness?: ListenAddress;
   /** Istio's mesh config (ext_authz providers for CUSTOM policies). */
   meshConfig?: MeshConfig;
+  /** RequestAuthentication JWKS fetches (CAs to trust, refresh timings). */
+  jwks?: WaypointOptions['jwks'];
 }
 
 /** The Pod resource `podResources` writes for a mesh pod. */
@@ -176,6 +178,7 @@ export class LoopbackMesh {
         watch: opts.watch ?? true,
         limits: opts.limits,
         meshConfig: opts.meshConfig,
+        jwks: opts.jwks,
       });
       return new LoopbackMesh({ ca, dir, waypoint, ztunnels, ztunnelsByPod, apps, backends: opts.backends ?? [], trustDomain, waypointIdentity, logger, logs: captured?.lines ?? [] });
     } catch (err) {

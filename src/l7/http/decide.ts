@@ -47,8 +47,16 @@ export function decide(req: HttpRequestHead, snap: ConfigSnapshot, options: Deci
   if (dest === undefined) return localReply(base, LOCAL_REPLIES.noRoute, 'service no longer bound to this waypoint');
   if (normalized === undefined) return reply(base, 400, 'Bad Request', NO_RESPONSE_FLAGS, 'path could not be normalised', undefined);
 
+  // RequestAuthentication ran before (src/l7/authn): a token that failed is answered with 401.
+  const jwt = req.jwt;
+  if (jwt?.kind === 'denied') {
+    const denied = reply(base, 401, jwt.failure, NO_RESPONSE_FLAGS, jwt.failure, undefined);
+    denied.responseCodeDetails = jwt.details;
+    denied.responseHeaders = { set: [['www-authenticate', `Bearer realm="http://${req.authority}${path.split('?')[0] ?? ''}", error="invalid_token"`]], add: [], remove: [] };
+    return denied;
+  }
   const headers = req.headers;
-  const verdict = authorize(snap, tunnel, dest, { method: req.method, host: req.authority, path, headers }, req.customAllowed === true);
+  const verdict = authorize(snap, tunnel, dest, { method: req.method, host: req.authority, path, headers }, jwt?.jwt, req.customAllowed === true);
   if (verdict.dryRun.length > 0) base.dryRun = verdict.dryRun;
   if (!verdict.allowed) {
     const denied = localReply(base, LOCAL_REPLIES.rbacDenied, verdict.reason);

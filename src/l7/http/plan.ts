@@ -11,6 +11,7 @@ import type { Destination, TunnelContext } from '../tunnel.js';
 import type { HeaderMap } from '../upstream/attempt.js';
 import type { WireProtocol } from '../upstream/protocol.js';
 import type { ForwardSpec } from '../upstream/retrying-forwarder.js';
+import type { JwtCheck } from '../authn/authenticator.js';
 
 /** One request as `decide` sees it: the parsed head and the tunnel it came through. */
 export interface HttpRequestHead {
@@ -28,6 +29,8 @@ export interface HttpRequestHead {
   downstream: WireProtocol;
   /** Set once an ext_authz provider allowed the request: authorise with DENY and ALLOW only. */
   customAllowed?: boolean;
+  /** RequestAuthentication's outcome (src/l7/authn); absent when no token was checked. */
+  jwt?: JwtCheck | undefined;
 }
 
 export interface DecideOptions {

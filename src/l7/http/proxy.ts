@@ -16,6 +16,7 @@ import { execute, type ExecuteDeps } from './execute.js';
 import type { ExtAuthz } from '../ext-authz/custom.js';
 import type { DecideOptions, HttpRequestHead } from './plan.js';
 import { requestHasBody } from './request-body.js';
+import type { JwtAuthenticator } from '../authn/authenticator.js';
 
 export interface HttpProxyDeps extends ExecuteDeps {
   snapshot: () => ConfigSnapshot;
@@ -26,6 +27,8 @@ export interface HttpProxyDeps extends ExecuteDeps {
   report?: ((r: HttpExchangeReport) => void) | undefined;
   /** The mesh config's ext_authz providers, for CUSTOM AuthorizationPolicies; absent: none. */
   extAuthz?: ExtAuthz | undefined;
+  /** RequestAuthentication (src/l7/authn); absent: tokens are not looked at. */
+  authn?: JwtAuthenticator | undefined;
 }
 
 /**
@@ -50,6 +53,24 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
   };
   const ex = new Exchange(tunnelRecord(tunnel, 'http', h2 ? 'HTTP/2' : 'HTTP/1.1', Date.now()), tunnel.destination);
   const snap = deps.snapshot();
+  // JWT verification is I/O (keys may be fetched), so it runs before `decide` and hands it the outcome.
+  const authn = deps.authn?.authenticate(snap, tunnel.destination, { headers, target: head.target });
+  if (authn === undefined) return proceed(deps, ex, tunnel, head, snap, req, res);
+  authn.then(
+    (a) => {
+      head.headers = a.headers;
+      head.jwt = a.check;
+      if (!res.destroyed) proceed(deps, ex, tunnel, head, snap, req, res);
+    },
+    (err: unknown) => {
+      deps.logger.error({ err }, 'JWT authentication failed unexpectedly');
+      res.destroy();
+    },
+  );
+}
+
+function proceed(deps: HttpProxyDeps, ex: Exchange, tunnel: TunnelContext, head: HttpRequestHead, snap: ConfigSnapshot, req: DownstreamRequest, res: DownstreamResponse): void {
+  const headers = head.headers;
   const plan = decide(head, snap, deps.decide);
   const rec = ex.rec;
   rec.method = head.method;

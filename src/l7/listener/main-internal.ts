@@ -20,6 +20,7 @@ import type { ClusterAccess } from '../cluster/access.js';
 import { sourceOf } from './source.js';
 import type { Destination, TunnelContext } from '../tunnel.js';
 import type { UpstreamConnections } from '../upstream/connections.js';
+import { JwtAuthenticator, type JwtAuthenticatorOptions } from '../authn/authenticator.js';
 
 export interface MainInternalOptions {
   snapshot: () => ConfigSnapshot;
@@ -44,6 +45,8 @@ export interface MainInternalOptions {
   metrics?: IstioMetrics;
   /** ext_authz providers for CUSTOM AuthorizationPolicies (src/l7/ext-authz/custom.ts). */
   extAuthz?: ExtAuthz | undefined;
+  /** RequestAuthentication: JWKS client, refresh and metrics registry (default: system CAs, no metrics). */
+  jwt?: Omit<JwtAuthenticatorOptions, 'logger'> | undefined;
 }
 
 /** Turns a finished exchange into an `istio_requests_total` & co. observation. */
@@ -76,6 +79,8 @@ export class MainInternal {
   readonly #http1: InnerHttp1Server;
   readonly #h2c: InnerH2cServer;
   readonly #tcpDeps: TcpRelayDeps;
+  /** RequestAuthentication (JWT) for the HTTP requests; its key sets follow the snapshot. */
+  readonly authn: JwtAuthenticator;
 
   constructor(opts: MainInternalOptions) {
     this.#opts = opts;
@@ -83,7 +88,9 @@ export class MainInternal {
     const clusters = opts.clusters ?? new ClusterRegistry({ random: opts.random });
     const random = opts.random ?? Math.random;
     const bodyBufferLimit = opts.maxRequestBufferBytes ?? DEFAULT_LIMITS.maxRequestBufferBytes;
+    this.authn = new JwtAuthenticator({ ...opts.jwt, logger: this.#log });
     const deps: HttpProxyDeps = {
+      authn: this.authn,
       snapshot: opts.snapshot,
       decide: { random, bodyBufferLimit },
       forward: { upstreams: opts.upstreams, clusters, random },
@@ -171,5 +178,6 @@ export class MainInternal {
   close(): void {
     this.#h2c.close();
     this.#http1.close();
+    this.authn.close();
   }
 }

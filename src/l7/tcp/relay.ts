@@ -68,7 +68,7 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
   // Network RBAC: L4 attributes only; a denied tunnel closes before any byte goes upstream.
   const snap = deps.snapshot();
   let verdict = authorize(snap, tunnel, tunnel.destination, undefined);
-  if (verdict.provider !== undefined && deps.extAuthz?.ignoredOnTcp(verdict.provider) === true) verdict = authorize(snap, tunnel, tunnel.destination, undefined, true);
+  if (verdict.provider !== undefined && deps.extAuthz?.ignoredOnTcp(verdict.provider) === true) verdict = authorize(snap, tunnel, tunnel.destination, undefined, undefined, true);
   if (verdict.dryRun.length > 0) rec.dry_run = verdict.dryRun;
   if (!verdict.allowed) {
     connected = true;

@@ -16,6 +16,7 @@ import {
   tcpReq,
 } from '../../fixtures/policy/resources.js';
 import { evaluate, evaluateAfterCustom } from '../../../src/policy/evaluate.js';
+import { requestPrincipal } from '../../../src/policy/authn/claims.js';
 import type { PolicyContext, RequestAttributes } from '../../../src/policy/types.js';
 
 interface MatchCase {
@@ -153,21 +154,45 @@ describe('from: entries are ORed, fields within a source are ANDed', () => {
   ]);
 });
 
-describe('from.source.requestPrincipals (JWT validation is not implemented)', () => {
+describe('JWT attributes: requestPrincipals and request.auth.* (a token verified by RequestAuthentication)', () => {
+  const payload = { iss: 'https://issuer.test', sub: 'alice', aud: ['api', 'web'], azp: 'cli', groups: ['dev', 'admin'], team: 'blue', org: { unit: 'eng', tags: ['x'] }, level: 3 };
+  const withJwt = (p: Record<string, unknown> = payload): RequestAttributes => httpReq({}, { jwt: { principal: requestPrincipal(p), payload: p } });
+  const noJwt = httpReq();
   matchTable([
-    { name: 'ALLOW requestPrincipals never matches', rule: '{from: [{source: {requestPrincipals: ["*"]}}]}', req: httpReq(), matches: false },
-    { name: 'ALLOW notRequestPrincipals never matches either', rule: '{from: [{source: {notRequestPrincipals: ["*"]}}]}', req: httpReq(), matches: false },
-    { name: 'ALLOW request.auth.claims never matches', rule: '{when: [{key: "request.auth.claims[groups]", values: [admin]}]}', req: httpReq(), matches: false },
+    { name: 'requestPrincipals exact <iss>/<sub>', rule: '{from: [{source: {requestPrincipals: ["https://issuer.test/alice"]}}]}', req: withJwt(), matches: true },
+    { name: 'requestPrincipals another subject', rule: '{from: [{source: {requestPrincipals: ["https://issuer.test/bob"]}}]}', req: withJwt(), matches: false },
+    { name: 'requestPrincipals "*" needs a verified token', rule: '{from: [{source: {requestPrincipals: ["*"]}}]}', req: noJwt, matches: false },
+    { name: 'requestPrincipals "*" with a token', rule: '{from: [{source: {requestPrincipals: ["*"]}}]}', req: withJwt(), matches: true },
+    { name: 'requestPrincipals issuer prefix', rule: '{from: [{source: {requestPrincipals: ["https://issuer.test/*"]}}]}', req: withJwt(), matches: true },
+    { name: 'notRequestPrincipals "*" matches a request without a token', rule: '{from: [{source: {notRequestPrincipals: ["*"]}}]}', req: noJwt, matches: true },
+    { name: 'notRequestPrincipals "*" does not match a token', rule: '{from: [{source: {notRequestPrincipals: ["*"]}}]}', req: withJwt(), matches: false },
+    { name: 'request.auth.principal', rule: '{when: [{key: request.auth.principal, values: ["https://issuer.test/alice"]}]}', req: withJwt(), matches: true },
+    { name: 'request.auth.audiences: one of a list', rule: '{when: [{key: request.auth.audiences, values: [web]}]}', req: withJwt(), matches: true },
+    { name: 'request.auth.audiences: a string aud', rule: '{when: [{key: request.auth.audiences, values: [api]}]}', req: withJwt({ ...payload, aud: 'api' }), matches: true },
+    { name: 'request.auth.audiences: none matches', rule: '{when: [{key: request.auth.audiences, values: [other]}]}', req: withJwt(), matches: false },
+    { name: 'request.auth.presenter', rule: '{when: [{key: request.auth.presenter, values: [cli]}]}', req: withJwt(), matches: true },
+    { name: 'claims: a string claim', rule: '{when: [{key: "request.auth.claims[team]", values: [blue]}]}', req: withJwt(), matches: true },
+    { name: 'claims: a list claim matches one element', rule: '{when: [{key: "request.auth.claims[groups]", values: [admin]}]}', req: withJwt(), matches: true },
+    { name: 'claims: a list claim with no element matching', rule: '{when: [{key: "request.auth.claims[groups]", values: [ops]}]}', req: withJwt(), matches: false },
+    { name: 'claims: nested [org][unit]', rule: '{when: [{key: "request.auth.claims[org][unit]", values: [eng]}]}', req: withJwt(), matches: true },
+    { name: 'claims: nested list [org][tags]', rule: '{when: [{key: "request.auth.claims[org][tags]", values: [x]}]}', req: withJwt(), matches: true },
+    { name: 'claims: a number claim is not a string (absent)', rule: '{when: [{key: "request.auth.claims[level]", values: ["3"]}]}', req: withJwt(), matches: false },
+    { name: 'claims: notValues on a list claim', rule: '{when: [{key: "request.auth.claims[groups]", notValues: [admin]}]}', req: withJwt(), matches: false },
+    { name: 'claims: notValues on an absent claim matches', rule: '{when: [{key: "request.auth.claims[missing]", notValues: [admin]}]}', req: withJwt(), matches: true },
+    { name: 'claims without a token never match values', rule: '{when: [{key: "request.auth.claims[groups]", values: [admin]}]}', req: noJwt, matches: false },
   ]);
-  const denyAdmin = oneRule('DENY', '{from: [{source: {requestPrincipals: [issuer/alice]}}], to: [{operation: {paths: ["/admin*"]}}]}');
-  it.each([
-    { name: 'DENY treats it as matching: /admin is denied for everyone', req: httpReq({ path: '/admin/x' }), allowed: false },
-    { name: 'DENY still needs the rest of the rule: /public is allowed', req: httpReq({ path: '/public' }), allowed: true },
-  ])('$name', ({ req, allowed }) => {
-    expect(decideYaml(denyAdmin, req).allowed).toBe(allowed);
+  it('a JWT in `from` is evaluated per request, not cached per client', () => {
+    const set = compileYaml(oneRule('ALLOW', '{from: [{source: {requestPrincipals: ["https://issuer.test/alice"]}}]}')).policies.forWorkload();
+    expect(evaluate(set, withJwt()).allowed).toBe(true);
+    expect(evaluate(set, noJwt).allowed).toBe(false);
+    expect(evaluate(set, withJwt({ ...payload, sub: 'bob' })).allowed).toBe(false);
+    expect(evaluate(set, withJwt()).allowed).toBe(true);
   });
-  it('DENY notRequestPrincipals ["*"] (deny requests without a JWT) fails closed: denies everything', () => {
-    expect(decideYaml(oneRule('DENY', '{from: [{source: {notRequestPrincipals: ["*"]}}]}'), httpReq()).allowed).toBe(false);
+  it('DENY with requestPrincipals denies only that principal', () => {
+    const denyAdmin = oneRule('DENY', '{from: [{source: {requestPrincipals: ["https://issuer.test/alice"]}}], to: [{operation: {paths: ["/admin*"]}}]}');
+    expect(decideYaml(denyAdmin, withJwt()).allowed).toBe(true);
+    expect(decideYaml(denyAdmin, httpReq({ path: '/admin/x' }, { jwt: { principal: 'https://issuer.test/alice', payload } })).allowed).toBe(false);
+    expect(decideYaml(denyAdmin, httpReq({ path: '/admin/x' })).allowed).toBe(true);
   });
 });
 

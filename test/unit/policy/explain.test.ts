@@ -39,7 +39,7 @@ describe('explain', () => {
         'from[1]: source.principals: peer "spiffe://cluster.local/ns/default/sa/sleep" matches none of ["cluster.local/ns/default/sa/admin"])',
     );
     expect(out.applicable[1]!.rules[0]).toEqual({ index: 0, matched: true, why: 'matched' });
-    expect(out.applicable[2]!.rules[0]!.why).toContain('JWT attributes assumed to match');
+    expect(out.applicable[2]!.rules[0]!.why).toContain('source.requestPrincipals: no validated JWT, so none of ["*"] can match');
     expect(out.applicable[3]!.rules[0]).toEqual({ index: 0, matched: true, why: 'matched: an empty rule matches every request' });
     expect(out.decision.dryRun).toEqual([{ policy: 'default/dry-deny', action: 'DENY', matched: true }]);
   });
