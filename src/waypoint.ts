@@ -1,3 +1,4 @@
+import type { AmbientDetection } from './config/dataplane.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { FileConfigSource } from './config/file-source.js';
@@ -42,6 +43,8 @@ export interface WaypointOptions {
   source?: ConfigSource | undefined;
   /** An AuthorizationPolicy that cannot be compiled denies at its targets (Kubernetes source). */
   failClosedPolicies?: boolean | undefined;
+  /** How Pods outside the ambient data plane are told apart (`src/config/dataplane.ts`); default `file`. */
+  ambientDetection?: AmbientDetection | undefined;
   /** Called once with the metrics registry, for metrics owned elsewhere (the source's counters). */
   registerMetrics?: ((registry: Registry) => void) | undefined;
   tls: TlsSource;
@@ -189,6 +192,7 @@ export class Waypoint {
       clusterId: opts.clusterId,
       rootNamespace: opts.rootNamespace,
       failClosedPolicies: opts.failClosedPolicies,
+      ambientDetection: opts.ambientDetection,
     });
     const first = await store.reload();
     if (!first.ok) {

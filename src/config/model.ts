@@ -5,6 +5,7 @@
  * things that are absent are warnings, never errors.
  */
 import { hostPortKey, vipKey } from './address.js';
+import { reachedByHbone, type AmbientDetection } from './dataplane.js';
 import { decideBinding, isBindingMisconfigured, namespaceMeta, type NamespaceMeta, type WaypointPolicy } from './binding.js';
 import { parseKind, type CoreKind, type KindSchemas, type ParseOutcome, type ServiceResource } from './schemas.js';
 import { matchesSelectorMap } from './selector.js';
@@ -19,6 +20,8 @@ export interface ModelOptions {
   name?: string | undefined;
   trustDomain: string;
   clusterId: string;
+  /** How Pods outside the ambient data plane are told apart (`dataplane.ts`); default `file`. */
+  ambientDetection?: AmbientDetection | undefined;
 }
 
 export interface ModelResult {
@@ -43,7 +46,7 @@ export function buildMeshModel(resources: readonly LoadedResource[], opts: Model
   const { policy, problems: policyProblems } = waypointPolicyFor(selection.namespace, selection.name, selection.gateway, parsed.GatewayClass);
   problems.push(...policyProblems);
 
-  const workloads = compileWorkloads(parsed, opts.trustDomain, policy, namespaceOf, problems);
+  const workloads = compileWorkloads(parsed, opts.trustDomain, opts.ambientDetection ?? 'file', policy, namespaceOf, problems);
   const services = compileServices(parsed, workloads, policy, namespaceOf, problems);
   checkEndpointSlices(parsed.EndpointSlice, parsed.Service, problems);
 
@@ -144,6 +147,7 @@ interface CompiledWorkloads {
 function compileWorkloads(
   parsed: ParsedResources,
   trustDomain: string,
+  ambientDetection: AmbientDetection,
   policy: WaypointPolicy,
   namespaceOf: (name: string) => NamespaceMeta,
   problems: ConfigProblem[],
@@ -151,7 +155,14 @@ function compileWorkloads(
   const built: Array<{ workload: BuiltWorkload; resource: LoadedResource }> = [];
   for (const { resource, value } of parsed.Pod) {
     const w = podWorkload(resource, value, trustDomain);
-    if (w !== undefined) built.push({ workload: w, resource });
+    if (w === undefined) continue;
+    const hbone = reachedByHbone(ambientDetection, {
+      annotations: value.metadata.annotations ?? {},
+      labels: w.info.labels,
+      namespaceLabels: namespaceOf(resource.namespace).labels,
+    });
+    // The built workload is cached across compiles: a Pod outside the mesh gets its own copy.
+    built.push({ workload: hbone ? w : { ...w, info: { ...w.info, hbone: false } }, resource });
   }
   for (const { resource, value } of parsed.WorkloadEntry) {
     const w = workloadEntryWorkload(resource, value, trustDomain);

@@ -61,6 +61,11 @@ export interface WorkloadInfo {
   ready: boolean;
   /** Named container ports (for `targetPort` by name). */
   namedPorts: ReadonlyMap<string, number>;
+  /**
+   * False for a Pod outside the ambient data plane (`src/config/dataplane.ts`): reached by plain
+   * TCP at its IP, not over HBONE. Absent means HBONE.
+   */
+  hbone?: boolean;
 }
 
 export interface ServicePortInfo {
@@ -79,6 +84,16 @@ export interface Endpoint {
   /** The workload behind the endpoint, when known. */
   workload: WorkloadInfo | undefined;
   ready: boolean;
+  /**
+   * Set for endpoints outside the mesh (ServiceEntry endpoints): reached by plain TCP, or TLS when
+   * a DestinationRule asks for it, never HBONE.
+   */
+  external?: boolean;
+  /**
+   * A DNS name the waypoint resolves when it connects (ServiceEntry `resolution: DNS`); `ip` then
+   * holds the same name.
+   */
+  hostname?: string;
 }
 
 export interface ServiceInfo {
