@@ -109,6 +109,8 @@ export interface ServiceInfo {
   bound: boolean;
   /** Human-readable reason for the binding decision (shown by config_dump and validate). */
   bindingReason: string;
+  /** Set for a service made from a ServiceEntry (`service-entries.ts`): the entry's name. */
+  serviceEntry?: string;
 }
 
 /** A bound Service VIP and port: what `main_internal` dispatches a VIP authority to. */
@@ -133,6 +135,8 @@ export interface WaypointIdentity {
 export interface MeshModel {
   waypoint: WaypointIdentity;
   services: readonly ServiceInfo[];
+  /** Services made from ServiceEntries, one per host (`service-entries.ts`). */
+  serviceEntries?: readonly ServiceInfo[];
   workloads: readonly WorkloadInfo[];
   /** Key: `vipKey(ip, port)`. Only Services bound to this waypoint. */
   byVip: ReadonlyMap<string, VipBinding>;

@@ -44,7 +44,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
   const { waypoint } = model;
   // Routing: DestinationRules first (VirtualService subsets and policies read them), then the route
   // tables. An invalid route is skipped on its own; the rest of the configuration applies.
-  const routeCtx = { byHostPort: model.byHostPort, services: model.services, waypointNamespace: waypoint.namespace };
+  const routeCtx = { byHostPort: model.byHostPort, services: model.services, serviceEntries: model.serviceEntries, waypointNamespace: waypoint.namespace };
   const dr = compileDestinationRules(resources, routeCtx);
   const routes = compileRoutes(resources, routeCtx, istioVirtualServices({ destinationPolicies: dr.policies }));
   for (const p of [...dr.problems, ...routes.problems]) problems.push(p.severity === 'error' ? { ...p, resourceSkipped: true } : p);
