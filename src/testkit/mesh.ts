@@ -1,3 +1,4 @@
+import type { DnsResolve } from '../l7/upstream/dns-cache.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,8 @@ export interface LoopbackMeshOptions {
   admin?: ListenAddress;
   metrics?: ListenAddress;
   readiness?: ListenAddress;
+  /** Resolves ServiceEntry DNS endpoints instead of the system resolver. */
+  dnsResolve?: DnsResolve;
 }
 
 /** The Pod resource `podResources` writes for a mesh pod. */
@@ -172,6 +175,7 @@ export class LoopbackMesh {
         upstreamHbonePort: ztunnelPort,
         watch: opts.watch ?? true,
         limits: opts.limits,
+        dnsResolve: opts.dnsResolve,
       });
       return new LoopbackMesh({ ca, dir, waypoint, ztunnels, ztunnelsByPod, apps, backends: opts.backends ?? [], trustDomain, waypointIdentity, logger, logs: captured?.lines ?? [] });
     } catch (err) {

@@ -514,8 +514,18 @@ class RouteCompiler {
     const group = ref.group ?? '';
     const kind = ref.kind ?? 'Service';
     const namespace = ref.namespace ?? this.resource.namespace;
+    if (kind === 'Hostname' && group === ISTIO_NETWORKING_GROUP) {
+      // Istio's Hostname backend: a ServiceEntry host (or any service) by its host name.
+      if (ref.port === undefined || ref.port === null) {
+        this.error([...at, 'port'], 'is required when referring to a Hostname');
+        return undefined;
+      }
+      const host = ref.name.toLowerCase();
+      const target = this.ctx.byHostPort.get(hostPortKey(host, ref.port));
+      return { target, cluster: `outbound|${ref.port}||${host}`, missingReason: target === undefined ? `no ServiceEntry or Service declares ${host}:${ref.port}` : '' };
+    }
     if (kind !== 'Service' || (group !== '' && group !== 'core')) {
-      return { target: undefined, cluster: `unsupported|${group}/${kind}|${namespace}/${ref.name}`, missingReason: `backend kind ${group === '' ? 'core' : group}/${kind} is not supported (only Service)` };
+      return { target: undefined, cluster: `unsupported|${group}/${kind}|${namespace}/${ref.name}`, missingReason: `backend kind ${group === '' ? 'core' : group}/${kind} is not supported (only Service and networking.istio.io Hostname)` };
     }
     if (ref.name.includes('.')) {
       this.error([...at, 'name'], `must be the name of a Service, not a hostname (got ${JSON.stringify(ref.name)})`);
