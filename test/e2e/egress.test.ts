@@ -19,6 +19,7 @@ import { EchoApp, type EchoReply } from '../../src/testkit/echo-app.js';
 import { HboneHttpClient } from '../../src/testkit/hbone-http-client.js';
 import { LoopbackMesh } from '../../src/testkit/mesh.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
+import { runCli } from '../helpers/process.js';
 
 const ip = (tail: string): string => `127.152.${tail}`;
 const NS = 'egress';
@@ -275,5 +276,26 @@ describe('a destination Pod outside the ambient data plane', () => {
     });
     expect(Buffer.concat(chunks).toString()).toBe('ping over plain tcp');
     await c.close();
+  });
+});
+
+describe('waypoint validate', () => {
+  it('reports a bad ServiceEntry with file, object and field', async () => {
+    const file = join(dir, 'bad-entry.yaml');
+    await writeFile(
+      file,
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: bad, namespace: ${NS} }
+spec:
+  hosts: [api.example.test]
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: not-an-ip }]
+`,
+    );
+    const r = await runCli(['validate', '--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain(`${file}: ServiceEntry ${NS}/bad: spec.endpoints[0].address: must be an IP address with resolution STATIC`);
   });
 });
