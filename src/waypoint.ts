@@ -1,3 +1,5 @@
+import type { AmbientDetection } from './config/dataplane.js';
+import { DnsCache, type DnsResolve } from './l7/upstream/dns-cache.js';
 import type { Logger } from 'pino';
 import { rootCertificates } from 'node:tls';
 import { Agent as UndiciAgent } from 'undici';
@@ -45,6 +47,10 @@ export interface WaypointOptions {
   source?: ConfigSource | undefined;
   /** An AuthorizationPolicy that cannot be compiled denies at its targets (Kubernetes source). */
   failClosedPolicies?: boolean | undefined;
+  /** How Pods outside the ambient data plane are told apart (`src/config/dataplane.ts`); default `file`. */
+  ambientDetection?: AmbientDetection | undefined;
+  /** Resolves ServiceEntry DNS endpoints (tests inject one); default the system resolver. */
+  dnsResolve?: DnsResolve | undefined;
   /** Called once with the metrics registry, for metrics owned elsewhere (the source's counters). */
   registerMetrics?: ((registry: Registry) => void) | undefined;
   tls: TlsSource;
@@ -134,7 +140,13 @@ export class Waypoint {
     const log = opts.logger;
     const trustDomains = [opts.trustDomain];
     this.pool = new HboneClientPool({ tls: opts.tls, trustDomains, logger: log, idleTimeoutMs: limits.upstreamSessionIdleTimeoutMs });
-    this.upstreams = new UpstreamConnections({ pool: this.pool, hbonePort: opts.upstreamHbonePort, logger: log, keepAliveTimeoutMs: limits.upstreamIdleTimeoutMs });
+    this.upstreams = new UpstreamConnections({
+      pool: this.pool,
+      hbonePort: opts.upstreamHbonePort,
+      logger: log,
+      keepAliveTimeoutMs: limits.upstreamIdleTimeoutMs,
+      ...(opts.dnsResolve !== undefined ? { dns: new DnsCache(opts.dnsResolve) } : {}),
+    });
     const snapshot = (): ConfigSnapshot => store.current;
     this.admin = new AdminServers({
       logger: log,
@@ -206,6 +218,7 @@ export class Waypoint {
       clusterId: opts.clusterId,
       rootNamespace: opts.rootNamespace,
       failClosedPolicies: opts.failClosedPolicies,
+      ambientDetection: opts.ambientDetection,
     });
     const first = await store.reload();
     if (!first.ok) {

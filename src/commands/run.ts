@@ -163,7 +163,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       tls: caTls ?? (await TlsSource.fromDir(certDir as string)),
       certificates,
       logger,
-      ...(source !== undefined ? { source, failClosedPolicies: true, registerMetrics: (r: Registry) => source.registerMetrics(r) } : {}),
+      ...(source !== undefined ? { source, failClosedPolicies: true, ambientDetection: 'kubernetes' as const, registerMetrics: (r: Registry) => source.registerMetrics(r) } : {}),
     });
   } catch (err) {
     certificates?.close();

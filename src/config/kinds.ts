@@ -29,7 +29,7 @@ export const KINDS: ReadonlyMap<string, KindInfo> = new Map<string, KindInfo>([
   ['ReferenceGrant', { groups: GATEWAY_API, namespaced: true, core: false }],
   ['HTTPRoute', { groups: GATEWAY_API, namespaced: true, core: false }],
   ['GRPCRoute', { groups: GATEWAY_API, namespaced: true, core: false }],
-  ['ServiceEntry', { groups: ISTIO_NETWORKING, namespaced: true, core: false }],
+  ['ServiceEntry', { groups: ISTIO_NETWORKING, namespaced: true, core: true }],
   ['VirtualService', { groups: ISTIO_NETWORKING, namespaced: true, core: false }],
   ['DestinationRule', { groups: ISTIO_NETWORKING, namespaced: true, core: false }],
   ['AuthorizationPolicy', { groups: ISTIO_SECURITY, namespaced: true, core: false }],

@@ -5,9 +5,11 @@
  * things that are absent are warnings, never errors.
  */
 import { hostPortKey, vipKey } from './address.js';
+import { reachedByHbone, type AmbientDetection } from './dataplane.js';
 import { decideBinding, isBindingMisconfigured, namespaceMeta, type NamespaceMeta, type WaypointPolicy } from './binding.js';
 import { parseKind, type CoreKind, type KindSchemas, type ParseOutcome, type ServiceResource } from './schemas.js';
 import { matchesSelectorMap } from './selector.js';
+import { entryExportedTo, serviceEntryServices } from './service-entries.js';
 import { selectorEndpoints, serviceHostname, servicePorts, serviceVips, sliceEndpoints, type ParsedSlice } from './services.js';
 import type { ConfigProblem, Endpoint, LoadedResource, MeshModel, ServiceInfo, VipBinding, WaypointIdentity, WorkloadInfo } from './types.js';
 import { selectWaypoint, waypointPolicyFor } from './waypoint.js';
@@ -19,6 +21,8 @@ export interface ModelOptions {
   name?: string | undefined;
   trustDomain: string;
   clusterId: string;
+  /** How Pods outside the ambient data plane are told apart (`dataplane.ts`); default `file`. */
+  ambientDetection?: AmbientDetection | undefined;
 }
 
 export interface ModelResult {
@@ -43,9 +47,10 @@ export function buildMeshModel(resources: readonly LoadedResource[], opts: Model
   const { policy, problems: policyProblems } = waypointPolicyFor(selection.namespace, selection.name, selection.gateway, parsed.GatewayClass);
   problems.push(...policyProblems);
 
-  const workloads = compileWorkloads(parsed, opts.trustDomain, policy, namespaceOf, problems);
+  const workloads = compileWorkloads(parsed, opts.trustDomain, opts.ambientDetection ?? 'file', policy, namespaceOf, problems);
   const services = compileServices(parsed, workloads, policy, namespaceOf, problems);
   checkEndpointSlices(parsed.EndpointSlice, parsed.Service, problems);
+  const entries = compileServiceEntries(parsed.ServiceEntry, workloads, policy, namespaceOf, services, problems);
 
   const waypoint: WaypointIdentity = Object.freeze({
     namespace: policy.namespace,
@@ -58,6 +63,7 @@ export function buildMeshModel(resources: readonly LoadedResource[], opts: Model
   const model: MeshModel = {
     waypoint,
     services: Object.freeze(services.list),
+    serviceEntries: Object.freeze(entries),
     workloads: Object.freeze(workloads.list),
     byVip: services.byVip,
     byHostPort: services.byHostPort,
@@ -92,7 +98,7 @@ function parseCached<K extends CoreKind>(kind: K, raw: LoadedResource['raw']): P
 }
 
 function parseResources(resources: readonly LoadedResource[], problems: ConfigProblem[]): ParsedResources {
-  const out: ParsedResources = { Namespace: [], Service: [], Pod: [], WorkloadEntry: [], EndpointSlice: [], Gateway: [], GatewayClass: [] };
+  const out: ParsedResources = { Namespace: [], Service: [], Pod: [], WorkloadEntry: [], EndpointSlice: [], Gateway: [], GatewayClass: [], ServiceEntry: [] };
   const add = <K extends CoreKind>(kind: K, resource: LoadedResource): void => {
     const outcome = parseCached(kind, resource.raw);
     if (outcome.ok) {
@@ -120,6 +126,7 @@ function parseResources(resources: readonly LoadedResource[], problems: ConfigPr
       case 'EndpointSlice':
       case 'Gateway':
       case 'GatewayClass':
+      case 'ServiceEntry':
         add(r.kind, r);
         break;
       default:
@@ -144,6 +151,7 @@ interface CompiledWorkloads {
 function compileWorkloads(
   parsed: ParsedResources,
   trustDomain: string,
+  ambientDetection: AmbientDetection,
   policy: WaypointPolicy,
   namespaceOf: (name: string) => NamespaceMeta,
   problems: ConfigProblem[],
@@ -151,7 +159,14 @@ function compileWorkloads(
   const built: Array<{ workload: BuiltWorkload; resource: LoadedResource }> = [];
   for (const { resource, value } of parsed.Pod) {
     const w = podWorkload(resource, value, trustDomain);
-    if (w !== undefined) built.push({ workload: w, resource });
+    if (w === undefined) continue;
+    const hbone = reachedByHbone(ambientDetection, {
+      annotations: value.metadata.annotations ?? {},
+      labels: w.info.labels,
+      namespaceLabels: namespaceOf(resource.namespace).labels,
+    });
+    // The built workload is cached across compiles: a Pod outside the mesh gets its own copy.
+    built.push({ workload: hbone ? w : { ...w, info: { ...w.info, hbone: false } }, resource });
   }
   for (const { resource, value } of parsed.WorkloadEntry) {
     const w = workloadEntryWorkload(resource, value, trustDomain);
@@ -313,23 +328,77 @@ function compileServices(
       }
       const binding: VipBinding = Object.freeze({ service, port, endpoints: Object.freeze(endpoints) });
       out.byHostPort.set(hostPortKey(service.hostname, port.port), binding);
-      for (const vip of vips) {
-        const key = vipKey(vip, port.port);
-        const prev = out.byVip.get(key);
-        if (prev !== undefined) {
-          problems.push({
-            severity: 'warning',
-            ...ident(resource),
-            message: `VIP ${key} is also a port of bound Service ${prev.service.namespace}/${prev.service.name}; keeping that one`,
-          });
-          continue;
-        }
-        out.byVip.set(key, binding);
-      }
+      for (const vip of vips) claimVip(out, vipKey(vip, port.port), binding, resource, undefined, problems);
     }
     for (const vip of vips) out.boundVipIps.add(vip);
   }
   return out;
+}
+
+/**
+ * ServiceEntries as services (`service-entries.ts`), bound with `istio.io/use-waypoint` like a
+ * Service. A Kubernetes Service keeps its VIP and host:port when an entry declares the same.
+ */
+function compileServiceEntries(
+  entries: readonly Parsed<'ServiceEntry'>[],
+  workloads: CompiledWorkloads,
+  policy: WaypointPolicy,
+  namespaceOf: (name: string) => NamespaceMeta,
+  out: CompiledServices,
+  problems: ConfigProblem[],
+): ServiceInfo[] {
+  const list: ServiceInfo[] = [];
+  const sorted = [...entries].sort((a, b) => compareText(`${a.resource.namespace}/${a.resource.name}`, `${b.resource.namespace}/${b.resource.name}`));
+  for (const { resource, value } of sorted) {
+    const labels = Object.freeze({ ...value.metadata.labels });
+    let decision = decideBinding({ kind: 'Service', namespace: resource.namespace, labels }, 'service', namespaceOf(resource.namespace), policy);
+    if (isBindingMisconfigured(decision)) {
+      problems.push({ severity: 'warning', ...ident(resource), message: `asks for this waypoint but is ${decision.reason}` });
+    }
+    if (decision.bound && !entryExportedTo(value.spec.exportTo, resource.namespace, policy.namespace)) {
+      decision = { ...decision, bound: false, reason: `not bound: spec.exportTo does not include the waypoint's namespace ${policy.namespace}` };
+      problems.push({ severity: 'warning', ...ident(resource), field: 'spec.exportTo', message: `does not include the waypoint's namespace ${policy.namespace}; the entry is not bound here` });
+    }
+    if ((value.spec.ports ?? []).length === 0) {
+      problems.push({ severity: 'warning', ...ident(resource), field: 'spec.ports', message: 'is empty: the entry has no port to route' });
+    }
+    const built = serviceEntryServices(value, {
+      namespace: resource.namespace,
+      name: resource.name,
+      bound: decision.bound,
+      bindingReason: decision.reason,
+      workloadsByIp: workloads.byIp,
+      namespaceWorkloads: workloads.selectableByNamespace.get(resource.namespace) ?? [],
+    });
+    for (const service of built.services) {
+      list.push(service);
+      for (const port of service.ports) {
+        const binding: VipBinding = Object.freeze({ service, port, endpoints: Object.freeze(built.endpoints(port)) });
+        const hostKey = hostPortKey(service.hostname, port.port);
+        if (!out.byHostPort.has(hostKey)) out.byHostPort.set(hostKey, binding);
+        if (!decision.bound || service !== built.services[0]) continue;
+        for (const vip of service.vips) claimVip(out, vipKey(vip, port.port), binding, resource, 'spec.addresses', problems);
+      }
+      if (decision.bound) for (const vip of service.vips) out.boundVipIps.add(vip);
+    }
+  }
+  return list;
+}
+
+/** Indexes a bound VIP:port; the first claim wins and a later one is a warning. */
+function claimVip(out: CompiledServices, key: string, binding: VipBinding, resource: LoadedResource, field: string | undefined, problems: ConfigProblem[]): void {
+  const prev = out.byVip.get(key);
+  if (prev === undefined) {
+    out.byVip.set(key, binding);
+    return;
+  }
+  const owner = prev.service.serviceEntry !== undefined ? `ServiceEntry ${prev.service.namespace}/${prev.service.serviceEntry}` : `Service ${prev.service.namespace}/${prev.service.name}`;
+  problems.push({
+    severity: 'warning',
+    ...ident(resource),
+    ...(field !== undefined ? { field } : {}),
+    message: `VIP ${key} is also a port of bound ${owner}; keeping that one`,
+  });
 }
 
 type EndpointSource = ((port: ServiceInfo['ports'][number]) => Endpoint[]) & { selectedCount: number };

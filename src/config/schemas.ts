@@ -225,6 +225,85 @@ export const gatewaySchema = resourceSchema.extend({
   }),
 });
 
+// ---- ServiceEntry -----------------------------------------------------------------------------------
+
+/** ServiceEntry hosts: DNS names, `*.` wildcards allowed (Istio `ValidateWildcardDomain`). */
+const serviceEntryHost = z.string().refine((v) => v.length <= 253 && /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i.test(v), {
+  error: (iss) => `must be a DNS name, optionally starting with "*." (got ${showValue(iss.input)})`,
+});
+
+const serviceEntryPort = z.looseObject({
+  number: portNumber,
+  protocol: z.string().nullish(),
+  name: z.string().min(1),
+  targetPort: portNumber.nullish(),
+});
+
+const serviceEntryEndpoint = z.looseObject({
+  address: z.string().min(1).nullish(),
+  ports: z.record(z.string(), portNumber).nullish(),
+  labels: labelMap.nullish(),
+  network: z.string().nullish(),
+  locality: z.string().nullish(),
+  weight: z.number().int().min(0).nullish(),
+  serviceAccount: z.string().nullish(),
+});
+
+/**
+ * Istio `networking.istio.io/v1` ServiceEntry, with the cross-field rules of Istio's
+ * `ValidateServiceEntry` the waypoint depends on.
+ */
+export const serviceEntrySchema = resourceSchema.extend({
+  spec: z
+    .looseObject({
+      hosts: z.array(serviceEntryHost).min(1),
+      addresses: z.array(z.string().min(1)).nullish(),
+      ports: z.array(serviceEntryPort).nullish(),
+      location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).nullish(),
+      resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']).nullish(),
+      endpoints: z.array(serviceEntryEndpoint).nullish(),
+      workloadSelector: z.looseObject({ labels: labelMap.nullish() }).nullish(),
+      exportTo: z.array(z.string()).nullish(),
+      subjectAltNames: z.array(z.string()).nullish(),
+    })
+    .superRefine((spec, ctx) => {
+      const resolution = spec.resolution ?? 'NONE';
+      const endpoints = spec.endpoints ?? [];
+      if (spec.workloadSelector != null && endpoints.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['workloadSelector'], message: 'must not be set together with endpoints' });
+      }
+      endpoints.forEach((ep, i) => {
+        const address = ep.address ?? '';
+        if (resolution === 'STATIC' && canonicalIp(address) === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'address'], message: `must be an IP address with resolution STATIC (got ${showValue(ep.address)})` });
+        }
+        if (resolution !== 'STATIC' && address === '') {
+          ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'address'], message: 'is required' });
+        }
+        for (const name of Object.keys(ep.ports ?? {})) {
+          if (!(spec.ports ?? []).some((p) => p.name === name)) {
+            ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'ports', name], message: `names no port of spec.ports` });
+          }
+        }
+      });
+      if (resolution === 'STATIC' && endpoints.length === 0 && spec.workloadSelector == null) {
+        ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'resolution STATIC needs endpoints or a workloadSelector' });
+      }
+      (spec.addresses ?? []).forEach((a, i) => {
+        const ip = a.includes('/') ? a.slice(0, a.indexOf('/')) : a;
+        if (canonicalIp(ip) === undefined) ctx.addIssue({ code: 'custom', path: ['addresses', i], message: `must be an IP address or CIDR (got ${showValue(a)})` });
+      });
+      const seen = new Set<number>();
+      (spec.ports ?? []).forEach((p, i) => {
+        if (seen.has(p.number)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'number'], message: `port ${p.number} is listed twice` });
+        seen.add(p.number);
+      });
+      if (resolution === 'NONE' && spec.hosts.some((h) => h.startsWith('*')) && (spec.addresses ?? []).length === 0 && endpoints.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'must be empty for a wildcard host with resolution NONE' });
+      }
+    }),
+});
+
 // ---- GatewayClass ---------------------------------------------------------------------------------
 
 /** Read for its `istio.io/waypoint-for` label, the default of its Gateways (`waypoint.ts`). */
@@ -240,6 +319,7 @@ export type WorkloadEntryResource = z.infer<typeof workloadEntrySchema>;
 export type EndpointSliceResource = z.infer<typeof endpointSliceSchema>;
 export type GatewayResource = z.infer<typeof gatewaySchema>;
 export type GatewayClassResource = z.infer<typeof gatewayClassSchema>;
+export type ServiceEntryResource = z.infer<typeof serviceEntrySchema>;
 export type ListenerResource = z.infer<typeof listener>;
 
 // ---- validation entry points ----------------------------------------------------------------------
@@ -252,6 +332,7 @@ export interface KindSchemas {
   EndpointSlice: EndpointSliceResource;
   Gateway: GatewayResource;
   GatewayClass: GatewayClassResource;
+  ServiceEntry: ServiceEntryResource;
 }
 
 export type CoreKind = keyof KindSchemas;
@@ -264,6 +345,7 @@ const SCHEMAS: { [K in CoreKind]: z.ZodType<KindSchemas[K]> } = {
   EndpointSlice: endpointSliceSchema,
   Gateway: gatewaySchema,
   GatewayClass: gatewayClassSchema,
+  ServiceEntry: serviceEntrySchema,
 };
 
 export function isCoreKind(kind: string): kind is CoreKind {

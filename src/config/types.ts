@@ -61,6 +61,11 @@ export interface WorkloadInfo {
   ready: boolean;
   /** Named container ports (for `targetPort` by name). */
   namedPorts: ReadonlyMap<string, number>;
+  /**
+   * False for a Pod outside the ambient data plane (`src/config/dataplane.ts`): reached by plain
+   * TCP at its IP, not over HBONE. Absent means HBONE.
+   */
+  hbone?: boolean;
 }
 
 export interface ServicePortInfo {
@@ -79,6 +84,16 @@ export interface Endpoint {
   /** The workload behind the endpoint, when known. */
   workload: WorkloadInfo | undefined;
   ready: boolean;
+  /**
+   * Set for endpoints outside the mesh (ServiceEntry endpoints): reached by plain TCP, or TLS when
+   * a DestinationRule asks for it, never HBONE.
+   */
+  external?: boolean;
+  /**
+   * A DNS name the waypoint resolves when it connects (ServiceEntry `resolution: DNS`); `ip` then
+   * holds the same name.
+   */
+  hostname?: string;
 }
 
 export interface ServiceInfo {
@@ -94,6 +109,8 @@ export interface ServiceInfo {
   bound: boolean;
   /** Human-readable reason for the binding decision (shown by config_dump and validate). */
   bindingReason: string;
+  /** Set for a service made from a ServiceEntry (`service-entries.ts`): the entry's name. */
+  serviceEntry?: string;
 }
 
 /** A bound Service VIP and port: what `main_internal` dispatches a VIP authority to. */
@@ -118,6 +135,8 @@ export interface WaypointIdentity {
 export interface MeshModel {
   waypoint: WaypointIdentity;
   services: readonly ServiceInfo[];
+  /** Services made from ServiceEntries, one per host (`service-entries.ts`). */
+  serviceEntries?: readonly ServiceInfo[];
   workloads: readonly WorkloadInfo[];
   /** Key: `vipKey(ip, port)`. Only Services bound to this waypoint. */
   byVip: ReadonlyMap<string, VipBinding>;

@@ -199,6 +199,18 @@ export interface TrafficPolicy {
   loadBalancer: LoadBalancer;
   connectionPool?: ConnectionPoolLimits;
   outlierDetection?: OutlierDetectionPolicy;
+  /**
+   * TLS the waypoint originates (DestinationRule `tls.mode: SIMPLE`); applies only to endpoints
+   * outside the mesh (HBONE destinations already get mTLS).
+   */
+  tls?: UpstreamTlsPolicy;
+}
+
+export interface UpstreamTlsPolicy {
+  sni: string | undefined;
+  /** Path of a PEM CA bundle (`caCertificates`); Node's root store when absent. */
+  caFile: string | undefined;
+  insecureSkipVerify: boolean;
 }
 
 /** DestinationRules compiled per host. */

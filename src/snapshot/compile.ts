@@ -5,6 +5,7 @@
  * policy rejects the whole configuration, or with `failClosedPolicies` denies at its targets.
  */
 import { buildMeshModel } from '../config/model.js';
+import type { AmbientDetection } from '../config/dataplane.js';
 import type { ConfigProblem, LoadedResource } from '../config/types.js';
 import { DEFAULT_WAYPOINT_NAME, DEFAULT_WAYPOINT_NAMESPACE } from '../config/waypoint.js';
 import { compilePolicies, DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
@@ -28,6 +29,8 @@ export interface CompileOptions {
    * rejecting the configuration (the Kubernetes source: one bad object must not stop updates).
    */
   failClosedPolicies?: boolean | undefined;
+  /** How Pods outside the ambient data plane are told apart (`src/config/dataplane.ts`). */
+  ambientDetection?: AmbientDetection | undefined;
 }
 
 export interface CompileResult {
@@ -41,7 +44,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
   const { waypoint } = model;
   // Routing: DestinationRules first (VirtualService subsets and policies read them), then the route
   // tables. An invalid route is skipped on its own; the rest of the configuration applies.
-  const routeCtx = { byHostPort: model.byHostPort, services: model.services, waypointNamespace: waypoint.namespace };
+  const routeCtx = { byHostPort: model.byHostPort, services: model.services, serviceEntries: model.serviceEntries, waypointNamespace: waypoint.namespace };
   const dr = compileDestinationRules(resources, routeCtx);
   const routes = compileRoutes(resources, routeCtx, istioVirtualServices({ destinationPolicies: dr.policies }));
   for (const p of [...dr.problems, ...routes.problems]) problems.push(p.severity === 'error' ? { ...p, resourceSkipped: true } : p);
@@ -74,7 +77,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
 }
 
 /** The snapshot before any configuration has loaded: nothing bound, version 0. */
-export function emptySnapshot(opts: Omit<CompileOptions, 'version' | 'loadWarnings' | 'failClosedPolicies'>): ConfigSnapshot {
+export function emptySnapshot(opts: Omit<CompileOptions, 'version' | 'loadWarnings' | 'failClosedPolicies' | 'ambientDetection'>): ConfigSnapshot {
   return compileSnapshot([], {
     ...opts,
     namespace: opts.namespace ?? DEFAULT_WAYPOINT_NAMESPACE,

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { hasFatalErrors } from '../config/problems.js';
 import type { ConfigSource, ConfigState } from '../config/source.js';
+import type { AmbientDetection } from '../config/dataplane.js';
 import type { ConfigProblem } from '../config/types.js';
 import { compileSnapshot, emptySnapshot } from './compile.js';
 import type { ConfigSnapshot } from './types.js';
@@ -19,6 +20,8 @@ export interface SnapshotStoreOptions {
   rootNamespace?: string | undefined;
   /** See `CompileOptions.failClosedPolicies`: set for sources that follow objects one by one. */
   failClosedPolicies?: boolean | undefined;
+  /** See `CompileOptions.ambientDetection`: `kubernetes` for the Kubernetes source. */
+  ambientDetection?: AmbientDetection | undefined;
 }
 
 export interface ReloadResult {
@@ -141,6 +144,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
           version: this.#current.version + 1,
           loadWarnings: state.problems,
           failClosedPolicies: this.#opts.failClosedPolicies,
+          ambientDetection: this.#opts.ambientDetection,
         });
         problems = [...state.problems, ...compiled.problems];
         if (!hasFatalErrors(problems)) snapshot = compiled.snapshot;

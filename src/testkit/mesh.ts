@@ -1,4 +1,5 @@
 import type { MeshConfig } from '../config/mesh-config.js';
+import type { DnsResolve } from '../l7/upstream/dns-cache.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +70,8 @@ export interface LoopbackMeshOptions {
   meshConfig?: MeshConfig;
   /** RequestAuthentication JWKS fetches (CAs to trust, refresh timings). */
   jwks?: WaypointOptions['jwks'];
+  /** Resolves ServiceEntry DNS endpoints instead of the system resolver. */
+  dnsResolve?: DnsResolve;
 }
 
 /** The Pod resource `podResources` writes for a mesh pod. */
@@ -179,6 +182,7 @@ export class LoopbackMesh {
         limits: opts.limits,
         meshConfig: opts.meshConfig,
         jwks: opts.jwks,
+        dnsResolve: opts.dnsResolve,
       });
       return new LoopbackMesh({ ca, dir, waypoint, ztunnels, ztunnelsByPod, apps, backends: opts.backends ?? [], trustDomain, waypointIdentity, logger, logs: captured?.lines ?? [] });
     } catch (err) {

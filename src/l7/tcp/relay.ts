@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { formatAuthority } from '../../hbone/authority.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
@@ -12,6 +13,8 @@ import type { ClusterAccess } from '../cluster/access.js';
 import { withResponseFlag, type ResponseFlag } from '../../metrics/response-flags.js';
 import { clusterName, tunnelRecord, type Destination, type TunnelContext } from '../tunnel.js';
 import type { UpstreamConnections } from '../upstream/connections.js';
+import { upstreamEndpoint } from '../upstream/endpoint.js';
+import type { UpstreamTlsPolicy } from '../../routes/types.js';
 
 export interface TcpRelayDeps {
   snapshot: () => ConfigSnapshot;
@@ -90,16 +93,23 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
   const epKey = formatAuthority(ep.ip, ep.port);
   endpoint = ep;
   rec.upstream_host = formatAuthority(ep.ip, ep.port);
-  deps.upstreams.tunnel({ ip: ep.ip, port: ep.port, identity: ep.workload?.identity }).then(
-    (stream) => {
+  const upstream = upstreamEndpoint(ep, choice.tls);
+  const direct = upstream.direct;
+  const opening: Promise<Duplex> =
+    direct !== undefined
+      ? deps.upstreams.direct({ ...upstream, direct })
+      : deps.upstreams.tunnel(upstream).then((stream) => {
+          const s = stream.session?.socket;
+          return new StreamSocket(stream, { remoteAddress: ep.ip, remotePort: ep.port, localAddress: s?.localAddress ?? '', localPort: s?.localPort ?? 0 });
+        });
+  opening.then(
+    (up) => {
       connected = true;
       deps.clusters.report(choice.cluster, epKey, 'success');
       if (down.destroyed) {
-        stream.close();
+        up.destroy();
         return;
       }
-      const s = stream.session?.socket;
-      const up = new StreamSocket(stream, { remoteAddress: ep.ip, remotePort: ep.port, localAddress: s?.localAddress ?? '', localPort: s?.localPort ?? 0 });
       up.on('error', (err) => flag('UR', err.message));
       down.pipe(up);
       up.pipe(down);
@@ -107,7 +117,7 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
       closeTogether(down, up);
     },
     (err: Error) => {
-      deps.logger.debug({ err: err.message, upstream: rec.upstream_host }, 'upstream tunnel failed');
+      deps.logger.debug({ err: err.message, upstream: rec.upstream_host }, 'upstream connect failed');
       flag('UF', err.message);
       deps.clusters.report(choice.cluster, epKey, 'connect-failure');
       connected = true;
@@ -120,19 +130,19 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
  * The endpoint for a TCP tunnel: the workload itself for pod-IP traffic (`encap`); otherwise the
  * Service's TCP cluster, chosen by its DestinationRule load balancer (round robin by default).
  */
-function chooseEndpoint(deps: TcpRelayDeps, dest: Destination): { cluster: string; endpoint: Endpoint | undefined } {
+function chooseEndpoint(deps: TcpRelayDeps, dest: Destination): { cluster: string; endpoint: Endpoint | undefined; tls?: UpstreamTlsPolicy | undefined } {
   const cluster = clusterName(dest, 'tcp');
   if (dest.kind === 'workload') return { cluster, endpoint: { ip: dest.workload.ip, port: dest.port, workload: dest.workload, ready: true } };
   const b = dest.binding;
   const policy = deps.snapshot().destinations?.forCluster(b.service.hostname, b.port.port).policy ?? DEFAULT_TRAFFIC_POLICY;
-  return { cluster, endpoint: deps.clusters.pick(cluster, b.endpoints, policy, undefined, {}) };
+  return { cluster, endpoint: deps.clusters.pick(cluster, b.endpoints, policy, undefined, {}), tls: policy.tls };
 }
 
 /**
  * When `a` closes: if it failed, tear `b` down; if it ended cleanly, `b`'s write side was ended
  * by the pipe, and `b` is closed once that output has flushed (its peer can send nowhere now).
  */
-function closeTogether(a: StreamSocket, b: StreamSocket): void {
+function closeTogether(a: Duplex, b: Duplex): void {
   a.once('close', () => {
     if (b.destroyed) return;
     if (!a.readableEnded) {

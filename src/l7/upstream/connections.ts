@@ -5,6 +5,8 @@ import type { Pool } from 'undici';
 import { formatAuthority } from '../../hbone/authority.js';
 import type { HboneClientPool } from '../../hbone/client-pool.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
+import { connectDirect, type DirectRoute } from './direct.js';
+import { DnsCache } from './dns-cache.js';
 
 /** An endpoint as the upstream side needs it: where to tunnel and whom to expect there. */
 export interface UpstreamEndpoint {
@@ -13,6 +15,8 @@ export interface UpstreamEndpoint {
   port: number;
   /** Pinned SPIFFE id of the destination workload, when the configuration knows it. */
   identity: string | undefined;
+  /** Set for a destination outside the mesh: dialled directly, not through an HBONE tunnel. */
+  direct?: DirectRoute | undefined;
 }
 
 export interface UpstreamConnectionsOptions {
@@ -24,6 +28,8 @@ export interface UpstreamConnectionsOptions {
   keepAliveTimeoutMs?: number;
   /** Inner HTTP/1.1 connections per endpoint at most (default 1024). */
   maxConnectionsPerEndpoint?: number;
+  /** Resolves ServiceEntry DNS endpoints (default: the system resolver). */
+  dns?: DnsCache | undefined;
 }
 
 /** Settings for inner h2c sessions (one tunnel each); HBONE already carries flow control. */
@@ -38,14 +44,30 @@ export class UpstreamConnections {
   readonly #opts: UpstreamConnectionsOptions;
   readonly #http1 = new Map<string, Pool>();
   readonly #h2c = new Map<string, Promise<ClientHttp2Session>>();
+  readonly #dns: DnsCache;
   #closed = false;
 
   constructor(opts: UpstreamConnectionsOptions) {
     this.#opts = opts;
+    this.#dns = opts.dns ?? new DnsCache();
   }
 
   #key(ep: UpstreamEndpoint): string {
-    return `${formatAuthority(ep.ip, ep.port)}|${ep.identity ?? ''}`;
+    const d = ep.direct;
+    const direct = d === undefined ? '' : `|direct|${d.tls === undefined ? 'tcp' : `tls:${d.tls.sni ?? ''}:${d.tls.caFile ?? ''}:${String(d.tls.insecureSkipVerify)}`}`;
+    return `${formatAuthority(ep.ip, ep.port)}|${ep.identity ?? ''}${direct}`;
+  }
+
+  /** Dials an endpoint outside the mesh (plain TCP or originated TLS); see `direct.ts`. */
+  direct(ep: UpstreamEndpoint & { direct: DirectRoute }, signal?: AbortSignal): Promise<Socket> {
+    return connectDirect(this.#dns, ep.ip, ep.port, ep.direct, signal);
+  }
+
+  /** A socket for an inner protocol client: a direct connection, or a tunnel wrapped as a socket. */
+  #open(ep: UpstreamEndpoint, alpn: string): Promise<Socket | StreamSocket> {
+    const d = ep.direct;
+    if (d !== undefined) return this.direct({ ...ep, direct: d.tls === undefined ? d : { ...d, tls: { ...d.tls, alpn: [alpn] } } });
+    return this.tunnel(ep).then((stream) => this.#socketFor(ep, stream));
   }
 
   /** Opens one raw tunnel to the endpoint (resolves after the CONNECT's 200). */
@@ -91,9 +113,9 @@ export class UpstreamConnections {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: (_opts, cb) => {
-        this.tunnel(ep).then(
+        this.#open(ep, 'http/1.1').then(
           // undici drives any Duplex that behaves like a socket; it types the callback as net.Socket.
-          (stream) => cb(null, this.#socketFor(ep, stream) as unknown as Socket),
+          (socket) => cb(null, socket as unknown as Socket),
           (err: Error) => cb(err, null),
         );
       },
@@ -107,8 +129,7 @@ export class UpstreamConnections {
     const key = this.#key(ep);
     const existing = this.#h2c.get(key);
     if (existing !== undefined) return existing;
-    const opening = this.tunnel(ep).then((stream) => {
-      const socket = this.#socketFor(ep, stream);
+    const opening = this.#open(ep, 'h2').then((socket) => {
       const host = ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip;
       const session = http2.connect(`http://${host}:${ep.port}`, {
         createConnection: () => socket,

@@ -1,4 +1,5 @@
 import type { Endpoint } from '../../config/types.js';
+import { upstreamEndpoint } from './endpoint.js';
 import { sendAttempt, type UpstreamRequest } from './attempt.js';
 import type { WireProtocol } from './protocol.js';
 import { Cancellation } from './cancellation.js';
@@ -14,7 +15,7 @@ const MIRROR_TIMEOUT_MS = 30_000;
 export function sendMirror(upstreams: UpstreamConnections, endpoint: Endpoint, protocol: WireProtocol, req: UpstreamRequest): void {
   const controller = new Cancellation();
   const timer = setTimeout(() => controller.abort(), MIRROR_TIMEOUT_MS);
-  void sendAttempt(upstreams, { ip: endpoint.ip, port: endpoint.port, identity: endpoint.workload?.identity }, protocol, req, { signal: controller }).then((r) => {
+  void sendAttempt(upstreams, upstreamEndpoint(endpoint), protocol, req, { signal: controller }).then((r) => {
     if (r.ok) {
       r.body.resume();
       r.body.once('close', () => clearTimeout(timer));

@@ -4,6 +4,7 @@ import { NO_RESPONSE_FLAGS, responseFlags, withResponseFlag, type ResponseFlags 
 import type { BackendRef, ForwardAction, Labels, TrafficPolicy } from '../../routes/types.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import type { OutlierOutcome } from '../cluster/outlier.js';
+import { upstreamEndpoint } from './endpoint.js';
 import { sendAttempt, type AttemptFailure, type AttemptResult, type UpstreamRequest } from './attempt.js';
 import type { WireProtocol } from './protocol.js';
 import type { Cancellation } from './cancellation.js';
@@ -108,7 +109,7 @@ export async function forwardWithRetries(deps: ForwardDeps, spec: ForwardSpec, r
     }
     const key = formatAuthority(endpoint.ip, endpoint.port);
     tried.add(key);
-    const result = await sendAttempt(deps.upstreams, { ip: endpoint.ip, port: endpoint.port, identity: endpoint.workload?.identity }, target.protocol, req, {
+    const result = await sendAttempt(deps.upstreams, upstreamEndpoint(endpoint, target.policy.tls), target.protocol, req, {
       signal,
       timeoutMs: perTry,
     });

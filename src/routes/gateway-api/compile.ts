@@ -76,7 +76,11 @@ export type GatewayRouteKind = 'HTTPRoute' | 'GRPCRoute';
 export interface RouteCompileContext {
   byHostPort: MeshModel['byHostPort'];
   services: readonly ServiceInfo[];
+  /** Services made from ServiceEntries (parentRef kind `ServiceEntry`). */
+  serviceEntries?: readonly ServiceInfo[] | undefined;
 }
+
+const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
 
 /** One `matches[]` entry of a rule, ready to be ordered in a table. */
 export interface MatchDraft {
@@ -233,43 +237,58 @@ class RouteCompiler {
         this.warn(at, `Gateway ${ref.namespace ?? this.resource.namespace}/${ref.name} is ignored: this waypoint serves only routes attached to Services (GAMMA)`);
         return;
       }
+      const namespace = ref.namespace ?? this.resource.namespace;
+      if (kind === 'ServiceEntry' && group === ISTIO_NETWORKING_GROUP) {
+        // An entry is one service per host; the route attaches to each.
+        const hosts = (this.ctx.serviceEntries ?? []).filter((s) => s.namespace === namespace && s.serviceEntry === ref.name);
+        if (hosts.length === 0) {
+          this.warn([...at, 'name'], `ServiceEntry ${namespace}/${ref.name} is not in the configuration; the route does not apply to it`);
+          return;
+        }
+        for (const service of hosts) this.attachTo(out, service, ref, at, i, namespace, `ServiceEntry ${namespace}/${ref.name}`);
+        return;
+      }
       if (kind !== 'Service' || (group !== '' && group !== 'core')) {
         const hint = kind === 'Service' && (ref.group === undefined || ref.group === null) ? ' (set group: "" for the core Service kind; an omitted group means gateway.networking.k8s.io)' : '';
         this.warn(at, `unsupported parent ${group === '' ? 'core' : group}/${kind}${hint}; ignored`);
         return;
       }
-      const namespace = ref.namespace ?? this.resource.namespace;
       const service = this.ctx.services.find((s) => s.namespace === namespace && s.name === ref.name);
       if (service === undefined) {
         this.warn([...at, 'name'], `Service ${namespace}/${ref.name} is not in the configuration; the route does not apply to it`);
         return;
       }
-      if (ref.sectionName !== undefined && ref.sectionName !== null) {
-        this.warn([...at, 'sectionName'], 'is not supported for Service parents; use port. Ignored');
-      }
-      let ports = service.ports.map((p) => p.port);
-      if (ref.port !== undefined && ref.port !== null) {
-        const port = service.ports.find((p) => p.port === ref.port);
-        if (port === undefined) {
-          this.warn([...at, 'port'], `Service ${namespace}/${ref.name} has no port ${ref.port} (ports: ${ports.join(', ') || 'none'}); the route does not apply to it`);
-          return;
-        }
-        if (port.protocol === 'tcp') {
-          this.warn([...at, 'port'], `port ${ref.port} of Service ${namespace}/${ref.name} is TCP (${port.name || 'unnamed'}); HTTP routes do not apply to its traffic`);
-        }
-        ports = [ref.port];
-      }
-      if (!service.bound) {
-        this.warn(at, `Service ${namespace}/${ref.name} is not bound to this waypoint (${service.bindingReason}); the route has no effect here`);
-      }
-      const duplicate = out.find((a) => a.service === service);
-      if (duplicate !== undefined) {
-        for (const p of ports) if (!duplicate.ports.includes(p)) duplicate.ports.push(p);
-        return;
-      }
-      out.push({ service, ports, consumer: namespace !== this.resource.namespace, parentIndex: i });
+      this.attachTo(out, service, ref, at, i, namespace, `Service ${namespace}/${ref.name}`);
     });
     return out;
+  }
+
+  /** Attaches the route to one service (a Service, or one host of a ServiceEntry). */
+  private attachTo(out: RouteAttachment[], service: ServiceInfo, ref: ParentRef, at: (string | number)[], i: number, namespace: string, what: string): void {
+    if (ref.sectionName !== undefined && ref.sectionName !== null) {
+      this.warn([...at, 'sectionName'], 'is not supported for Service parents; use port. Ignored');
+    }
+    let ports = service.ports.map((p) => p.port);
+    if (ref.port !== undefined && ref.port !== null) {
+      const port = service.ports.find((p) => p.port === ref.port);
+      if (port === undefined) {
+        this.warn([...at, 'port'], `${what} has no port ${ref.port} (ports: ${ports.join(', ') || 'none'}); the route does not apply to it`);
+        return;
+      }
+      if (port.protocol === 'tcp') {
+        this.warn([...at, 'port'], `port ${ref.port} of ${what} is TCP (${port.name || 'unnamed'}); HTTP routes do not apply to its traffic`);
+      }
+      ports = [ref.port];
+    }
+    if (!service.bound) {
+      this.warn(at, `${what} is not bound to this waypoint (${service.bindingReason}); the route has no effect here`);
+    }
+    const duplicate = out.find((a) => a.service === service);
+    if (duplicate !== undefined) {
+      for (const p of ports) if (!duplicate.ports.includes(p)) duplicate.ports.push(p);
+      return;
+    }
+    out.push({ service, ports, consumer: namespace !== this.resource.namespace, parentIndex: i });
   }
 
   // ---- HTTPRoute rules --------------------------------------------------------------------------
@@ -495,8 +514,18 @@ class RouteCompiler {
     const group = ref.group ?? '';
     const kind = ref.kind ?? 'Service';
     const namespace = ref.namespace ?? this.resource.namespace;
+    if (kind === 'Hostname' && group === ISTIO_NETWORKING_GROUP) {
+      // Istio's Hostname backend: a ServiceEntry host (or any service) by its host name.
+      if (ref.port === undefined || ref.port === null) {
+        this.error([...at, 'port'], 'is required when referring to a Hostname');
+        return undefined;
+      }
+      const host = ref.name.toLowerCase();
+      const target = this.ctx.byHostPort.get(hostPortKey(host, ref.port));
+      return { target, cluster: `outbound|${ref.port}||${host}`, missingReason: target === undefined ? `no ServiceEntry or Service declares ${host}:${ref.port}` : '' };
+    }
     if (kind !== 'Service' || (group !== '' && group !== 'core')) {
-      return { target: undefined, cluster: `unsupported|${group}/${kind}|${namespace}/${ref.name}`, missingReason: `backend kind ${group === '' ? 'core' : group}/${kind} is not supported (only Service)` };
+      return { target: undefined, cluster: `unsupported|${group}/${kind}|${namespace}/${ref.name}`, missingReason: `backend kind ${group === '' ? 'core' : group}/${kind} is not supported (only Service and networking.istio.io Hostname)` };
     }
     if (ref.name.includes('.')) {
       this.error([...at, 'name'], `must be the name of a Service, not a hostname (got ${JSON.stringify(ref.name)})`);

@@ -113,6 +113,10 @@ const outlierSchema = z.looseObject({
 
 const tlsSchema = z.looseObject({
   mode: z.enum(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']).nullish(),
+  sni: z.string().min(1).nullish(),
+  caCertificates: z.string().min(1).nullish(),
+  credentialName: z.string().nullish(),
+  insecureSkipVerify: z.boolean().nullish(),
 });
 
 const policyFields = {
@@ -378,6 +382,15 @@ function convertPolicy(fields: PolicyFields | undefined): TrafficPolicy {
     loadBalancer: convertLoadBalancer(fields.loadBalancer ?? undefined),
     ...(connectionPool !== undefined ? { connectionPool } : {}),
     ...(outlierDetection !== undefined ? { outlierDetection } : {}),
+    ...(fields.tls?.mode === 'SIMPLE'
+      ? {
+          tls: Object.freeze({
+            sni: fields.tls.sni ?? undefined,
+            caFile: fields.tls.caCertificates ?? undefined,
+            insecureSkipVerify: fields.tls.insecureSkipVerify === true,
+          }),
+        }
+      : {}),
   });
 }
 
@@ -464,7 +477,8 @@ function warnUnsupported(r: LoadedResource, spec: DrSpec, problems: ConfigProble
     if (od?.splitExternalLocalOriginErrors) warn(`${at}.outlierDetection.splitExternalLocalOriginErrors`, 'not supported; local-origin failures count as 503s');
     if ((od?.outlierDetectionHttpErrorCodes?.length ?? 0) > 0) warn(`${at}.outlierDetection.outlierDetectionHttpErrorCodes`, 'not supported; 5xx responses count as errors');
     if ((od?.minHealthPercent ?? 0) > 0) warn(`${at}.outlierDetection.minHealthPercent`, 'panic mode is not supported; ejected hosts are never used');
-    if (p.tls?.mode === 'SIMPLE' || p.tls?.mode === 'MUTUAL') warn(`${at}.tls.mode`, `${p.tls.mode} TLS origination is not supported by this waypoint; ignored`);
+    if (p.tls?.mode === 'MUTUAL') warn(`${at}.tls.mode`, 'MUTUAL TLS origination is not supported by this waypoint; ignored');
+    if (p.tls?.mode === 'SIMPLE' && (p.tls.credentialName ?? '') !== '') warn(`${at}.tls.credentialName`, 'not supported (no Secret access); use caCertificates');
   };
   const visitPolicy = (tp: TrafficPolicySpec | undefined | null, at: string): void => {
     if (tp === undefined || tp === null) return;

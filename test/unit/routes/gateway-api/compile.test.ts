@@ -314,7 +314,7 @@ describe('parentRefs', () => {
     { name: 'a Service that does not exist', parentRefs: '[{group: "", kind: Service, name: nope}]', field: 'spec.parentRefs[0].name', message: /Service gateway-conformance-mesh\/nope is not in the configuration/ },
     { name: 'a port the Service does not have', parentRefs: '[{group: "", kind: Service, name: echo, port: 81}]', field: 'spec.parentRefs[0].port', message: /has no port 81/ },
     { name: 'a TCP port', parentRefs: '[{group: "", kind: Service, name: echo, port: 9090}]', field: 'spec.parentRefs[0].port', message: /is TCP/ },
-    { name: 'a ServiceEntry parent', parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: ext}]', field: 'spec.parentRefs[0]', message: /unsupported parent networking.istio.io\/ServiceEntry/ },
+    { name: 'a ServiceEntry parent that is not configured', parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: ext}]', field: 'spec.parentRefs[0].name', message: /ServiceEntry gateway-conformance-mesh\/ext is not in the configuration/ },
     { name: 'no parentRefs', parentRefs: '[]', field: 'spec.parentRefs', message: /attaches to nothing/ },
   ];
   it.each(cases)('$name', ({ parentRefs, field, message }) => {
