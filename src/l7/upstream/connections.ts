@@ -2,6 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:htt
 import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
 import type { Pool } from 'undici';
+import type * as UndiciModule from 'undici';
 import { formatAuthority } from '../../hbone/authority.js';
 import type { HboneClientPool } from '../../hbone/client-pool.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
@@ -38,6 +39,8 @@ export class UpstreamConnections {
   readonly #opts: UpstreamConnectionsOptions;
   readonly #http1 = new Map<string, Pool>();
   readonly #h2c = new Map<string, Promise<ClientHttp2Session>>();
+  /** Per HTTP/1.1 pool: the CONNECTs opening a connection for it, and the attempts waiting on it. */
+  readonly #opening = new Map<string, { connects: Set<AbortController>; waiting: number }>();
   #closed = false;
 
   constructor(opts: UpstreamConnectionsOptions) {
@@ -80,6 +83,36 @@ export class UpstreamConnections {
     return this.#newPool(key, ep, undici.Pool);
   }
 
+  #openingFor(key: string): { connects: Set<AbortController>; waiting: number } {
+    let o = this.#opening.get(key);
+    if (o === undefined) {
+      o = { connects: new Set(), waiting: 0 };
+      this.#opening.set(key, o);
+    }
+    return o;
+  }
+
+  /**
+   * Marks one attempt as waiting on the endpoint's HTTP/1.1 pool. The returned function ends the
+   * wait; with `abandoned` (the attempt timed out or was cancelled before its headers) and no
+   * other attempt waiting, the CONNECTs still opening for that pool are cancelled, so a tunnel
+   * that is never answered does not outlive the route timeout (undici's connect hook gets no
+   * request signal, and undici acts on an abort only once a connection exists).
+   */
+  awaitHttp1(ep: UpstreamEndpoint): (abandoned: boolean) => void {
+    const key = this.#key(ep);
+    const o = this.#openingFor(key);
+    o.waiting++;
+    let done = false;
+    return (abandoned) => {
+      if (done) return;
+      done = true;
+      o.waiting--;
+      if (abandoned && o.waiting === 0) for (const c of o.connects) c.abort(new Error('no request waits for this connection any more'));
+      if (o.waiting === 0 && o.connects.size === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
+    };
+  }
+
   #newPool(key: string, ep: UpstreamEndpoint, PoolClass: typeof Pool): Pool {
     const host = ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip;
     const client = new PoolClass(`http://${host}:${ep.port}`, {
@@ -91,10 +124,23 @@ export class UpstreamConnections {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: (_opts, cb) => {
-        this.tunnel(ep).then(
+        const o = this.#openingFor(key);
+        const cancel = new AbortController();
+        o.connects.add(cancel);
+        const settled = (): void => {
+          o.connects.delete(cancel);
+          if (o.waiting === 0 && o.connects.size === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
+        };
+        this.tunnel(ep, cancel.signal).then(
           // undici drives any Duplex that behaves like a socket; it types the callback as net.Socket.
-          (stream) => cb(null, this.#socketFor(ep, stream) as unknown as Socket),
-          (err: Error) => cb(err, null),
+          (stream) => {
+            settled();
+            cb(null, this.#socketFor(ep, stream) as unknown as Socket);
+          },
+          (err: Error) => {
+            settled();
+            cb(err, null);
+          },
         );
       },
     });
@@ -117,7 +163,7 @@ export class UpstreamConnections {
       const forget = (): void => {
         if (this.#h2c.get(key) === opening) this.#h2c.delete(key);
       };
-      session.on('error', (err) => this.#opts.logger.debug({ err: err.message, upstream: key }, 'inner h2c session error'));
+      session.on('error', (err: Error) => this.#opts.logger.debug({ err: err.message, upstream: key }, 'inner h2c session error'));
       session.once('goaway', forget);
       session.once('close', forget);
       return session;
@@ -148,7 +194,7 @@ export class UpstreamConnections {
   }
 }
 
-let undici: typeof import('undici') | undefined;
+let undici: typeof UndiciModule | undefined;
 let loading: Promise<void> | undefined;
 function loadUndici(): Promise<void> {
   loading ??= import('undici').then((m) => {
