@@ -131,6 +131,10 @@ export class FakeZtunnel {
         stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
         return;
       case 'hang':
+        // Never answers; a waypoint that gives up cancels the CONNECT (counted as a reset).
+        stream.once('close', () => {
+          if (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) this.resets++;
+        });
         return;
       case 'forward':
         break;

@@ -295,10 +295,9 @@ describe('WebSocket upgrade', () => {
 });
 
 describe('access log of a request whose body turns out malformed', () => {
-  // FIX NEEDED in src/l7/http/execute.ts: when the head was forwarded and the body then fails to
-  // parse (bad chunk), main_internal answers 400 on the connection, but the exchange's access
-  // record says response_code 0, flag DC. Envoy logs 400 with DPE (downstream protocol error).
-  it.fails('is logged as 400 DPE', async () => {
+  // The head was forwarded and the body then fails to parse (bad chunk): the codec answers 400 on
+  // the connection and the access record says so, as Envoy does (src/l7/malformed-body.ts).
+  it('is logged as 400 DPE', async () => {
     const from = logs.length;
     await attempt('POST /body-error HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
     const line = await eventually(() => logs.slice(from).find((l) => l.msg === 'access' && l.path === '/body-error'), 3000, 'access line');

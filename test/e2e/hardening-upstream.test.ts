@@ -74,20 +74,19 @@ describe('the destination ztunnel fails the CONNECT', () => {
     await released(baseline);
   });
 
-  // FIX NEEDED in the data path (src/l7/upstream/connections.ts / upstream/attempt.ts / http/execute.ts): the
-  // route timeout does not cover opening the upstream tunnel. undici's `connect` hook
-  // (UpstreamConnections.http1 → HboneClientPool.connect) gets no abort signal, and the request's abort is
-  // not acted on until the connection exists, so a CONNECT that is never answered holds the
-  // request until the pool's CONNECT timeout (10 s): the client gets 504 UT after ~10 s instead
-  // of ~1 s. Envoy's route timeout covers connection setup. Needed: race the attempt against the
-  // request's signal (or pass it to pool.connect) so the 504 goes out at the route timeout.
-  it.fails('never answers the CONNECT: the route timeout (1 s) gives 504 UT within the timeout', async () => {
+  // The route timeout covers opening the upstream tunnel (as Envoy's covers connection setup):
+  // the attempt ends at the timeout and the unanswered CONNECT is cancelled
+  // (src/l7/upstream/attempt.ts, UpstreamConnections.awaitHttp1).
+  it('never answers the CONNECT: the route timeout (1 s) gives 504 UT within the timeout, the CONNECT is cancelled', async () => {
     const c = mesh.via(client, `${VIP.hang}:80`);
+    const hangZtunnel = mesh.ztunnelOf('hang-1');
+    const resets = hangZtunnel.resets;
     try {
       const res = await Promise.race([c.request({ path: '/zt-hang' }), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
       expect(res?.status).toBe(504);
       expect(res?.body.toString()).toBe('upstream request timeout');
       expect(await accessFor('/zt-hang')).toMatchObject({ response_code: 504, response_flags: 'UT' });
+      await eventually(() => hangZtunnel.resets > resets, 3000, 'the unanswered CONNECT reset by the waypoint');
     } finally {
       await c.close();
     }

@@ -7,6 +7,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Endpoint, ServiceInfo, WorkloadInfo } from '../../config/types.js';
 import type { AccessRecord } from '../../metrics/access-log.js';
 import { NO_RESPONSE_FLAGS, unionResponseFlags, withResponseFlag, type ResponseFlag, type ResponseFlags } from '../../metrics/response-flags.js';
+import { hasMalformedBody } from '../malformed-body.js';
 import type { Destination, TunnelContext } from '../tunnel.js';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
@@ -69,9 +70,12 @@ export class Exchange {
     if (this.done) return undefined;
     this.done = true;
     const rec = this.rec;
+    const malformed = !res.headersSent && hasMalformedBody(req);
+    // The codec answered 400 on the connection itself (src/l7/listener/inner-http1.ts).
+    if (malformed) this.flag('DPE', 'malformed request body');
     if (!res.writableFinished && rec.response_flags === NO_RESPONSE_FLAGS) this.flag('DC', 'downstream closed before the response completed');
     rec.duration_ms = Date.now() - this.started;
-    if (!res.headersSent) rec.response_code = 0;
+    if (!res.headersSent) rec.response_code = malformed ? 400 : 0;
     rec.response_code ??= 0;
     const requestBytes = requestWireBytes(this, req);
     const responseBytes = this.responseBodyBytes + estimateResponseHead(res);

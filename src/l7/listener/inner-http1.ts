@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { markMalformedBody } from '../malformed-body.js';
 import type { TunnelContext } from '../tunnel.js';
 
 export interface InnerHttp1Options {
@@ -117,6 +118,7 @@ export class InnerHttp1Server {
     // If the bad bytes belong to a request still being read (its body), the error is its answer.
     const pending = [...(this.#inflight.get(socket) ?? [])];
     if (pending.length === 0 || pending.some((p) => !p.req.complete)) {
+      for (const p of pending) if (!p.req.complete) markMalformedBody(p.req);
       reply();
       return;
     }

@@ -77,8 +77,22 @@ function attemptHttp1(upstreams: UpstreamConnections, ep: UpstreamEndpoint, req:
   req.headers.host = req.authority;
   const pool = upstreams.http1(ep);
   const send = (p: Pool): ReturnType<Pool['request']> => p.request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal });
-  return (pool instanceof Promise ? pool.then(send) : send(pool)).then(
+  // undici acts on an abort only once the request has a connection: while the tunnel is still
+  // opening, the abort (per-try or route timeout, client gone) must end the attempt itself and
+  // cancel the CONNECT (UpstreamConnections.awaitHttp1).
+  const endWait = upstreams.awaitHttp1(ep);
+  let onAbort: () => void = noop;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(Object.assign(new Error('request aborted before the upstream connection was open'), { name: 'AbortError' }));
+    if (signal.aborted) onAbort();
+    else signal.once('abort', onAbort);
+  });
+  aborted.catch(noop);
+  const sent = pool instanceof Promise ? pool.then(send) : send(pool);
+  return Promise.race([sent, aborted]).then(
     (up): AttemptResult => {
+      signal.off('abort', onAbort);
+      endWait(false);
       // The per-try timeout covers the wait for headers; the caller's abort still reaches the body.
       stopTimer();
       up.body.once('close', unlink);
@@ -94,6 +108,10 @@ function attemptHttp1(upstreams: UpstreamConnections, ep: UpstreamEndpoint, req:
       };
     },
     (err: Error & { code?: string }): AttemptResult => {
+      signal.off('abort', onAbort);
+      endWait(signal.aborted);
+      // A response that arrives after the abort is dropped (undici aborts it on its connection).
+      sent.then((up) => void up.body.dump({ limit: 0 }).catch(noop), noop);
       stopTimer();
       unlink();
       return { ok: false, failure: opts.signal.aborted && !timedOut ? 'cancelled' : classifyUpstreamError(err, timedOut), error: err };

@@ -2,6 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:htt
 import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
 import type { Pool } from 'undici';
+import type * as UndiciModule from 'undici';
 import { formatAuthority } from '../../hbone/authority.js';
 import type { HboneClientPool } from '../../hbone/client-pool.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
@@ -45,6 +46,8 @@ export class UpstreamConnections {
   readonly #http1 = new Map<string, Pool>();
   readonly #h2c = new Map<string, Promise<ClientHttp2Session>>();
   readonly #dns: DnsCache;
+  /** Per HTTP/1.1 pool: the CONNECTs opening a connection for it, and the attempts waiting on it. */
+  readonly #opening = new Map<string, { connects: Set<AbortController>; waiting: number }>();
   #closed = false;
 
   constructor(opts: UpstreamConnectionsOptions) {
@@ -64,10 +67,10 @@ export class UpstreamConnections {
   }
 
   /** A socket for an inner protocol client: a direct connection, or a tunnel wrapped as a socket. */
-  #open(ep: UpstreamEndpoint, alpn: string): Promise<Socket | StreamSocket> {
+  #open(ep: UpstreamEndpoint, alpn: string, signal?: AbortSignal): Promise<Socket | StreamSocket> {
     const d = ep.direct;
-    if (d !== undefined) return this.direct({ ...ep, direct: d.tls === undefined ? d : { ...d, tls: { ...d.tls, alpn: [alpn] } } });
-    return this.tunnel(ep).then((stream) => this.#socketFor(ep, stream));
+    if (d !== undefined) return this.direct({ ...ep, direct: d.tls === undefined ? d : { ...d, tls: { ...d.tls, alpn: [alpn] } } }, signal);
+    return this.tunnel(ep, signal).then((stream) => this.#socketFor(ep, stream));
   }
 
   /** Opens one raw tunnel to the endpoint (resolves after the CONNECT's 200). */
@@ -102,6 +105,36 @@ export class UpstreamConnections {
     return this.#newPool(key, ep, undici.Pool);
   }
 
+  #openingFor(key: string): { connects: Set<AbortController>; waiting: number } {
+    let o = this.#opening.get(key);
+    if (o === undefined) {
+      o = { connects: new Set(), waiting: 0 };
+      this.#opening.set(key, o);
+    }
+    return o;
+  }
+
+  /**
+   * Marks one attempt as waiting on the endpoint's HTTP/1.1 pool. The returned function ends the
+   * wait; with `abandoned` (the attempt timed out or was cancelled before its headers) and no
+   * other attempt waiting, the CONNECTs still opening for that pool are cancelled, so a tunnel
+   * that is never answered does not outlive the route timeout (undici's connect hook gets no
+   * request signal, and undici acts on an abort only once a connection exists).
+   */
+  awaitHttp1(ep: UpstreamEndpoint): (abandoned: boolean) => void {
+    const key = this.#key(ep);
+    const o = this.#openingFor(key);
+    o.waiting++;
+    let done = false;
+    return (abandoned) => {
+      if (done) return;
+      done = true;
+      o.waiting--;
+      if (abandoned && o.waiting === 0) for (const c of o.connects) c.abort(new Error('no request waits for this connection any more'));
+      if (o.waiting === 0 && o.connects.size === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
+    };
+  }
+
   #newPool(key: string, ep: UpstreamEndpoint, PoolClass: typeof Pool): Pool {
     const host = ep.ip.includes(':') ? `[${ep.ip}]` : ep.ip;
     const client = new PoolClass(`http://${host}:${ep.port}`, {
@@ -113,10 +146,23 @@ export class UpstreamConnections {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: (_opts, cb) => {
-        this.#open(ep, 'http/1.1').then(
+        const o = this.#openingFor(key);
+        const cancel = new AbortController();
+        o.connects.add(cancel);
+        const settled = (): void => {
+          o.connects.delete(cancel);
+          if (o.waiting === 0 && o.connects.size === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
+        };
+        this.#open(ep, 'http/1.1', cancel.signal).then(
           // undici drives any Duplex that behaves like a socket; it types the callback as net.Socket.
-          (socket) => cb(null, socket as unknown as Socket),
-          (err: Error) => cb(err, null),
+          (socket) => {
+            settled();
+            cb(null, socket as unknown as Socket);
+          },
+          (err: Error) => {
+            settled();
+            cb(err, null);
+          },
         );
       },
     });
@@ -169,7 +215,7 @@ export class UpstreamConnections {
   }
 }
 
-let undici: typeof import('undici') | undefined;
+let undici: typeof UndiciModule | undefined;
 let loading: Promise<void> | undefined;
 function loadUndici(): Promise<void> {
   loading ??= import('undici').then((m) => {
