@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestMesh, type TestMesh, type WorkloadCert } from '../../../src/hbone/certs.js';
 import { HboneServer } from '../../../src/hbone/server.js';
 import { TlsSource, type TlsMaterial } from '../../../src/hbone/tls-source.js';
-import { captureLogs, type LogLine } from '../../helpers/log-capture.js';
+import { captureLogs } from '../../helpers/log-capture.js';
 
 const HOST = '127.155.30.1';
 
@@ -35,7 +35,7 @@ describe('HboneServer never presents an expired certificate', () => {
   let client: WorkloadCert;
   let server: HboneServer;
   let tls: TlsSource;
-  let logs: { lines: LogLine[] };
+  let logs: ReturnType<typeof captureLogs>;
   let expired: WorkloadCert;
   let port: number;
   let valid: TlsMaterial;
