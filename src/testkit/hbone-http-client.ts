@@ -71,7 +71,7 @@ export class HboneHttpClient {
   /** One HTTP/1.1 request, body read whole. */
   async request(opts: { method?: string; path?: string; headers?: Record<string, string>; body?: Buffer | string }): Promise<SimpleResponse> {
     const res = await this.http1.request({
-      method: (opts.method ?? 'GET') as 'GET',
+      method: (opts.method ?? 'GET'),
       path: opts.path ?? '/',
       headers: opts.headers,
       body: opts.body ?? null,
@@ -113,7 +113,7 @@ export function h2Request(
       status = Number(h[':status']);
       headers = h;
     });
-    stream.on('trailers', (t) => {
+    stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
       trailers = t;
     });
     stream.on('data', (c: Buffer) => chunks.push(c));

@@ -113,7 +113,8 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'waypoint-cluster-mode-'));
   mesh = await createTestMesh();
   sleep = await mesh.issue(NS, 'sleep');
-  const zt = new FakeZtunnel({ host: ECHO_IP, port: 15008, tls: await mesh.issue(NS, 'echo') });
+  const echoCert: WorkloadCert = await mesh.issue(NS, 'echo');
+  const zt = new FakeZtunnel({ host: ECHO_IP, port: 15008, tls: echoCert });
   await zt.listen();
   background.push(zt);
   const echo = new EchoApp({ host: ECHO_IP, httpPort: 8080, pod: 'echo-1', namespace: NS, peerIdentity: (port) => zt.peerForLocalPort(port) });
