@@ -220,11 +220,28 @@ export class Waypoint {
       failClosedPolicies: opts.failClosedPolicies,
       ambientDetection: opts.ambientDetection,
     });
-    const first = await store.reload();
+    const wp = new Waypoint(opts, store);
+    // A source that waits on a remote API (src/config/kube/source.ts) gets readiness served while
+    // it syncs: 503 `config: <what is not listed yet>` rather than a refused probe.
+    const syncProblem = opts.source?.syncProblem?.bind(opts.source);
+    const syncing = syncProblem !== undefined;
+    if (syncing) {
+      wp.admin.readiness.probe('config', syncProblem);
+      try {
+        await wp.admin.listen();
+      } catch (err) {
+        await wp.close();
+        throw err;
+      }
+    }
+    const first = await store.reload().catch(async (err: unknown) => {
+      await wp.close();
+      throw err;
+    });
     if (!first.ok) {
+      await wp.close();
       throw Object.assign(new Error('configuration has errors'), { problems: first.problems });
     }
-    const wp = new Waypoint(opts, store);
     opts.registerMetrics?.(wp.admin.registry);
     const log = opts.logger;
     for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
@@ -282,7 +299,7 @@ export class Waypoint {
     };
     try {
       if (opts.certificates === undefined) await listenHbone();
-      await wp.admin.listen();
+      if (!syncing) await wp.admin.listen();
     } catch (err) {
       await wp.close();
       throw err;

@@ -27,4 +27,10 @@ export interface ConfigSource {
   start(handlers: ConfigSourceHandlers): Promise<void>;
   /** Stops following changes; nothing is delivered afterwards. */
   stop(): void;
+  /**
+   * Sources whose first `read()` waits on something remote (the Kubernetes API's informers) say
+   * why it is not complete yet, or undefined once it is: the waypoint then serves readiness (503,
+   * this reason) while it waits. Files answer at once and leave this out.
+   */
+  syncProblem?(): string | undefined;
 }

@@ -1,4 +1,5 @@
 import http2, { type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { parseAuthority, type Authority } from './authority.js';
@@ -16,7 +17,7 @@ import {
 import { parseBaggage, parseForwardedFor, type ForwardedFor } from './forwarded.js';
 import { closedLocally, closeLocally } from './stream-socket.js';
 import { inTrustDomain, uriSansFromSubjectAltName } from './spiffe.js';
-import type { TlsMaterial, TlsSource } from './tls-source.js';
+import { validityProblem, type TlsMaterial, type TlsSource } from './tls-source.js';
 
 /** Who is at the other end of an HBONE session. */
 export interface PeerInfo {
@@ -148,6 +149,19 @@ export class HboneServer {
         this.#log.info({ peer: this.#peers.get(s)?.address }, 'HBONE session dropped: keepalive PING unanswered');
         s.destroy();
       },
+    });
+    // Never present an expired (or not yet valid) certificate: while the one held cannot be used
+    // (the CA down past its expiry), every new connection is closed before the handshake; open
+    // sessions are left alone. Readiness says why (src/admin/certificate-readiness.ts).
+    let refusing: string | undefined;
+    this.#server.prependListener('connection', (socket: Socket) => {
+      const problem = validityProblem(opts.tls.current, new Date());
+      if (problem !== refusing) {
+        if (problem !== undefined) this.#log.error({ reason: problem }, `HBONE handshakes refused: ${problem}`);
+        else this.#log.info('HBONE handshakes accepted again: the certificate is valid');
+        refusing = problem;
+      }
+      if (problem !== undefined) socket.destroy();
     });
     this.#server.on('session', (session) => this.#onSession(session));
     this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));

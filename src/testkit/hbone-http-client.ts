@@ -12,6 +12,8 @@ export interface HboneDestination {
   authority: string;
   /** Identity the HBONE server must present. */
   expectedIdentity?: string | undefined;
+  /** Extra CONNECT headers, such as ztunnel's `forwarded: for="<srcIP:port>"`. */
+  connectHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface SimpleResponse {
@@ -44,6 +46,7 @@ export class HboneHttpClient {
       port: this.#dest.port,
       authority: this.#dest.authority,
       expectedIdentity: this.#dest.expectedIdentity,
+      ...(this.#dest.connectHeaders !== undefined ? { headers: this.#dest.connectHeaders } : {}),
     });
     this.tunnelsOpened++;
     return new StreamSocket(stream, { remoteAddress: this.#dest.host, remotePort: this.#dest.port, localAddress: '127.0.0.1', localPort: 0 });

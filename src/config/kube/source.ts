@@ -93,6 +93,12 @@ export class KubernetesConfigSource implements ConfigSource {
     return this.#kinds.filter((k) => !this.#listed.has(k.kind)).map((k) => k.kind);
   }
 
+  /** Why the first configuration is not complete yet (readiness), or undefined once every kind listed. */
+  syncProblem(): string | undefined {
+    if (this.isSynced) return undefined;
+    return `waiting for the Kubernetes API (${this.#opts.client.server}): not listed yet: ${this.unsyncedKinds().join(', ')}`;
+  }
+
   /** Starts the informers if needed and waits until every kind has listed once. */
   async read(): Promise<ConfigState> {
     this.#startInformers();
@@ -101,11 +107,12 @@ export class KubernetesConfigSource implements ConfigSource {
     return this.#state();
   }
 
-  async start(handlers: ConfigSourceHandlers): Promise<void> {
-    if (this.#stopped || this.#handlers !== undefined) return;
+  start(handlers: ConfigSourceHandlers): Promise<void> {
+    if (this.#stopped || this.#handlers !== undefined) return Promise.resolve();
     this.#handlers = handlers;
     this.#startInformers();
     if (this.isSynced && this.#generation !== this.#delivered) this.#schedule();
+    return Promise.resolve();
   }
 
   stop(): void {
