@@ -12,7 +12,7 @@ import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/listener/main-internal.js';
 import { ClusterRegistry } from './l7/cluster/registry.js';
 import { UpstreamConnections } from './l7/upstream/connections.js';
-import { AccessLog } from './metrics/access-log.js';
+import type { AccessLog, AccessLogTarget } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 import { clustersView, listenersView } from './admin/views.js';
@@ -68,6 +68,11 @@ export interface WaypointOptions {
   limits?: Partial<WaypointLimits> | undefined;
   /** Log a `stats` line (memory, handles, sessions, streams) this often; 0 or absent: never. */
   statsIntervalMs?: number | undefined;
+  /**
+   * Where access-log lines go (`--access-log`, meshConfig `accessLogFile`); default off, as in
+   * Istio. A `Telemetry` resource's `accessLogging` overrides it (src/snapshot/access-logging.ts).
+   */
+  accessLog?: AccessLogTarget | undefined;
   /** Let the admin listener bind a non-loopback address (warned about); refused otherwise. */
   adminAllowRemote?: boolean | undefined;
 }
@@ -104,6 +109,7 @@ export class Waypoint {
   readonly ops: WaypointMetrics;
   /** Traffic by service, route, backend and policy, for `/stats/summary` and the dashboard. */
   readonly traffic = new TrafficSummary();
+  readonly accessLog: AccessLog;
   /** Per-cluster load balancing, circuit breakers and outlier detection (survives reloads). */
   readonly clusters = new ClusterRegistry();
   readonly #opts: WaypointOptions;
@@ -150,10 +156,11 @@ export class Waypoint {
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
+    this.accessLog = new SummarizingAccessLog({ logger: log, target: opts.accessLog, setting: () => store.current.accessLogging }, this.traffic);
     this.mainInternal = new MainInternal({
       snapshot,
       upstreams: this.upstreams,
-      accessLog: new SummarizingAccessLog(log, this.traffic),
+      accessLog: this.accessLog,
       logger: log,
       metrics: this.metrics,
       clusters: this.clusters,
@@ -340,6 +347,7 @@ export class Waypoint {
     this.metrics.close();
     await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
     await this.pool.close();
+    this.accessLog.flush();
   }
 }
 

@@ -4,6 +4,7 @@ import { formatProblem } from '../config/problems.js';
 import type { ConfigProblem } from '../config/types.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { Waypoint } from '../waypoint.js';
+import { parseAccessLogTarget } from '../metrics/access-log.js';
 import { parseHostPort, type HostPort } from './address.js';
 import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
 import { runPrimary, runWorker } from './workers.js';
@@ -36,6 +37,8 @@ export interface RunFlags {
   limits?: Partial<WaypointLimits> | undefined;
   /** Log a `stats` line this often (0: never). */
   statsIntervalMs?: number | undefined;
+  /** `--access-log`: stdout, a file path or off; undefined when not given. */
+  accessLog?: string | undefined;
   /** Let the admin listener bind a non-loopback address (logged as a warning). */
   adminAllowRemote?: boolean | undefined;
   serviceAccount?: string | undefined;
@@ -134,6 +137,8 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       drainMs: flags.drainMs,
       limits: flags.limits,
       statsIntervalMs: flags.statsIntervalMs,
+      // TODO(mesh-config): without --access-log, take meshConfig.accessLogFile from --mesh-config here.
+      accessLog: parseAccessLogTarget(flags.accessLog ?? 'off'),
       adminAllowRemote: flags.adminAllowRemote === true,
   };
   if (flags.workers > 1 || cluster.isWorker) {
@@ -175,7 +180,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       }
       stopping = true;
       logger.info({ signal, drainMs: flags.drainMs }, 'draining');
-      waypoint
+      void waypoint
         .drain()
         .then(() => waypoint.close())
         .finally(() => {
