@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { FileConfigSource } from './config/file-source.js';
 import type { ConfigSource } from './config/source.js';
 import { SnapshotStore } from './snapshot/store.js';
 import type { ConfigSnapshot } from './snapshot/types.js';
@@ -189,7 +188,8 @@ export class Waypoint {
   /** Loads configuration (failing on errors), then starts every listener. */
   static async start(opts: WaypointOptions): Promise<Waypoint> {
     const store = new SnapshotStore({
-      source: opts.source ?? new FileConfigSource({ paths: opts.configPaths }),
+      // Loaded only for files: the YAML parser is not needed with the Kubernetes source.
+      source: opts.source ?? new (await import('./config/file-source.js')).FileConfigSource({ paths: opts.configPaths }),
       namespace: opts.namespace,
       name: opts.name,
       trustDomain: opts.trustDomain,
