@@ -70,6 +70,8 @@ function startWaypoint(dir: string, w: WaypointSpec): Child {
     ...['--hbone', `${ip}:${WAYPOINT_PORTS.hbone}`, '--admin', `${ip}:${WAYPOINT_PORTS.admin}`],
     ...['--metrics', `${ip}:${WAYPOINT_PORTS.metrics}`, '--readiness', `${ip}:${WAYPOINT_PORTS.readiness}`],
     ...['--workers', String(w.workers), '--drain-ms', '0', '--log-level', 'warn'],
+    // BENCH_WAYPOINT_ARGS (e.g. "--access-log stdout") adds waypoint flags: logging on vs off.
+    ...(process.env.BENCH_WAYPOINT_ARGS ?? '').split(' ').filter((a) => a !== ''),
   ]);
 }
 

@@ -3,7 +3,7 @@
  * with `bench/latency.svg` (hand-written grouped bars of paced latency percentiles per mode and peer).
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -357,8 +357,17 @@ ${markdownTable(TARGET_COLUMNS, targets(r).map(targetCells))}
 
 ${r.notes.map((n) => `- ${n}`).join('\n')}
 `;
-  await writeFile(join(BENCH_DIR, 'RESULTS.md'), md);
+  await writeFile(join(BENCH_DIR, 'RESULTS.md'), md + (await handMeasured()));
   await writeFile(join(BENCH_DIR, 'latency.svg'), latencySvg(r));
+}
+
+/** Where RESULTS.md's hand-measured part starts; a full run keeps everything from it on. */
+export const HAND_MEASURED_MARKER = '<!-- hand-measured: kept by npm run bench -->';
+
+async function handMeasured(): Promise<string> {
+  const old = await readFile(join(BENCH_DIR, 'RESULTS.md'), 'utf8').catch(() => '');
+  const at = old.indexOf(HAND_MEASURED_MARKER);
+  return at < 0 ? '' : `\n${old.slice(at)}`;
 }
 
 /** Grouped bars (p50, p90, p99, p99.9) per mode on a log scale; no dependencies. */

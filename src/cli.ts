@@ -82,7 +82,8 @@ const runCmd = program
   .addOption(new Option('--readiness <host:port>', 'readiness listener: /healthz/ready [default: 0.0.0.0:15021]').env('WAYPOINT_READINESS'))
   .addOption(new Option('--upstream-hbone-port <port>', 'HBONE port of destination ztunnels').env('WAYPOINT_UPSTREAM_HBONE_PORT').argParser(portArg).default(15008))
   .addOption(new Option('--workers <n>', 'worker processes').env('WAYPOINT_WORKERS').argParser(intArg(1, 256)).default(1))
-  .addOption(new Option('--drain-ms <ms>', 'drain period on SIGTERM').env('WAYPOINT_DRAIN_MS').argParser(intArg(0, 3_600_000)).default(5000));
+  .addOption(new Option('--drain-ms <ms>', 'drain period on SIGTERM').env('WAYPOINT_DRAIN_MS').argParser(intArg(0, 3_600_000)).default(5000))
+  .addOption(new Option('--access-log <where>', 'access log: stdout, a file path, or off (a Telemetry resource overrides it) [default: off, as in Istio]').env('WAYPOINT_ACCESS_LOG'));
 for (const l of LIMIT_FLAGS) {
   runCmd.addOption(new Option(`--${l.flag} <n>`, l.help).env(`WAYPOINT_${l.flag.toUpperCase().replace(/-/g, '_')}`).argParser(intArg(l.min, l.max)).default(DEFAULT_LIMITS[l.key]));
 }
@@ -103,7 +104,7 @@ runCmd
     await runCommand(runFlags(o, runCmd), createLogger(o.logLevel));
   });
 
-type RunOptions = { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; meshConfig?: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string; serviceAccount?: string; podLabels: string; caAddress?: string; caRoot: string; tokenPath: string; certTtl?: string; kubeconfig?: string } & WaypointLimits;
+type RunOptions = { config?: string[]; certs?: string; namespace?: string; name?: string; trustDomain: string; clusterId: string; rootNamespace: string; hbone?: string; admin: string; adminAllowRemote?: boolean; meshConfig?: string; metrics?: string; readiness?: string; upstreamHbonePort: number; workers: number; drainMs: number; statsIntervalMs: number; logLevel: string; serviceAccount?: string; podLabels: string; caAddress?: string; caRoot: string; tokenPath: string; certTtl?: string; kubeconfig?: string; accessLog?: string } & WaypointLimits;
 
 /** Given as a flag or its WAYPOINT_ variable (not left at the default). */
 const explicitOptions = (cmd: Command, keys: readonly string[]): Set<string> => new Set(keys.filter((k) => ['cli', 'env'].includes(cmd.getOptionValueSource(k) ?? '')));

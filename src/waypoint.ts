@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { rootCertificates } from 'node:tls';
 import { Agent as UndiciAgent } from 'undici';
 import type { Registry } from 'prom-client';
-import { FileConfigSource } from './config/file-source.js';
 import type { ConfigSource } from './config/source.js';
 import { SnapshotStore } from './snapshot/store.js';
 import type { ConfigSnapshot } from './snapshot/types.js';
@@ -16,6 +15,7 @@ import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/listener/main-internal.js';
 import { ClusterRegistry } from './l7/cluster/registry.js';
 import { UpstreamConnections } from './l7/upstream/connections.js';
+import type { AccessLog, AccessLogTarget } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
 import { clustersView, listenersView } from './admin/views.js';
@@ -77,6 +77,11 @@ export interface WaypointOptions {
   limits?: Partial<WaypointLimits> | undefined;
   /** Log a `stats` line (memory, handles, sessions, streams) this often; 0 or absent: never. */
   statsIntervalMs?: number | undefined;
+  /**
+   * Where access-log lines go (`--access-log`, meshConfig `accessLogFile`); default off, as in
+   * Istio. A `Telemetry` resource's `accessLogging` overrides it (src/snapshot/access-logging.ts).
+   */
+  accessLog?: AccessLogTarget | undefined;
   /** Let the admin listener bind a non-loopback address (warned about); refused otherwise. */
   adminAllowRemote?: boolean | undefined;
   /** Istio's mesh config (`--mesh-config`): the ext_authz providers of CUSTOM policies. */
@@ -119,6 +124,7 @@ export class Waypoint {
   readonly ops: WaypointMetrics;
   /** Traffic by service, route, backend and policy, for `/stats/summary` and the dashboard. */
   readonly traffic = new TrafficSummary();
+  readonly accessLog: AccessLog;
   /** Per-cluster load balancing, circuit breakers and outlier detection (survives reloads). */
   readonly clusters = new ClusterRegistry();
   readonly #opts: WaypointOptions;
@@ -172,11 +178,12 @@ export class Waypoint {
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
     this.#extAuthz = (opts.meshConfig?.extAuthzProviders.size ?? 0) > 0 ? new ExtAuthz(opts.meshConfig!, log) : undefined;
+    this.accessLog = new SummarizingAccessLog({ logger: log, target: opts.accessLog, setting: () => store.current.accessLogging }, this.traffic);
     this.mainInternal = new MainInternal({
       snapshot,
       extAuthz: this.#extAuthz,
       upstreams: this.upstreams,
-      accessLog: new SummarizingAccessLog(log, this.traffic),
+      accessLog: this.accessLog,
       logger: log,
       metrics: this.metrics,
       clusters: this.clusters,
@@ -211,7 +218,8 @@ export class Waypoint {
   /** Loads configuration (failing on errors), then starts every listener. */
   static async start(opts: WaypointOptions): Promise<Waypoint> {
     const store = new SnapshotStore({
-      source: opts.source ?? new FileConfigSource({ paths: opts.configPaths }),
+      // Loaded only for files: the YAML parser is not needed with the Kubernetes source.
+      source: opts.source ?? new (await import('./config/file-source.js')).FileConfigSource({ paths: opts.configPaths }),
       namespace: opts.namespace,
       name: opts.name,
       trustDomain: opts.trustDomain,
@@ -391,6 +399,7 @@ export class Waypoint {
     await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
     await this.pool.close();
     await this.#extAuthz?.close();
+    this.accessLog.flush();
   }
 }
 

@@ -6,7 +6,7 @@
  * keys fold into `(other)`.
  */
 import type { Logger } from 'pino';
-import { AccessLog, type AccessRecord } from '../metrics/access-log.js';
+import { AccessLog, type AccessLogOptions, type AccessRecord } from '../metrics/access-log.js';
 import { NO_RESPONSE_FLAGS } from '../metrics/response-flags.js';
 
 /** Latency bucket bounds in milliseconds (Envoy's default histogram buckets). */
@@ -144,8 +144,8 @@ export class TrafficSummary {
 /** The access log, also counting each record into a `TrafficSummary`. */
 export class SummarizingAccessLog extends AccessLog {
   readonly #summary: TrafficSummary;
-  constructor(logger: Logger, summary: TrafficSummary) {
-    super(logger);
+  constructor(opts: AccessLogOptions | Logger, summary: TrafficSummary) {
+    super(opts);
     this.#summary = summary;
   }
 

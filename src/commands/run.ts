@@ -6,6 +6,7 @@ import { formatProblem } from '../config/problems.js';
 import type { ConfigProblem } from '../config/types.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { Waypoint } from '../waypoint.js';
+import { parseAccessLogTarget } from '../metrics/access-log.js';
 import { parseHostPort, type HostPort } from './address.js';
 import { createDevCerts, EXAMPLE, EXAMPLE_CONFIG } from './example.js';
 import { runPrimary, runWorker } from './workers.js';
@@ -38,6 +39,8 @@ export interface RunFlags {
   limits?: Partial<WaypointLimits> | undefined;
   /** Log a `stats` line this often (0: never). */
   statsIntervalMs?: number | undefined;
+  /** `--access-log`: stdout, a file path or off; undefined when not given. */
+  accessLog?: string | undefined;
   /** Let the admin listener bind a non-loopback address (logged as a warning). */
   adminAllowRemote?: boolean | undefined;
   /** Istio's mesh config YAML (the `mesh` key of the `istio` ConfigMap): ext_authz providers. */
@@ -122,6 +125,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
   const metrics = listen(flags.metrics, '127.0.0.1:15020', '0.0.0.0:15020', '--metrics');
   const readiness = listen(flags.readiness, '127.0.0.1:15021', '0.0.0.0:15021', '--readiness');
 
+  const meshConfig = flags.meshConfig === undefined ? undefined : await readMeshConfig(flags.meshConfig);
   const base = {
       configPaths: example ? [EXAMPLE_CONFIG] : flags.config,
       source,
@@ -138,8 +142,10 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       drainMs: flags.drainMs,
       limits: flags.limits,
       statsIntervalMs: flags.statsIntervalMs,
+      // --access-log first, then Istio's meshConfig.accessLogFile, else off (Istio's default).
+      accessLog: parseAccessLogTarget(flags.accessLog ?? meshConfig?.accessLogFile ?? 'off'),
       adminAllowRemote: flags.adminAllowRemote === true,
-      meshConfig: flags.meshConfig === undefined ? undefined : await readMeshConfig(flags.meshConfig),
+      meshConfig,
   };
   if (flags.workers > 1 || cluster.isWorker) {
     if (cluster.isWorker) {
@@ -180,7 +186,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
       }
       stopping = true;
       logger.info({ signal, drainMs: flags.drainMs }, 'draining');
-      waypoint
+      void waypoint
         .drain()
         .then(() => waypoint.close())
         .catch((err: unknown) => {

@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { AdminServers } from '../admin/servers.js';
 import { authzRoutes } from '../admin/authz-routes.js';
 import { clustersView, listenersView } from '../admin/views.js';
-import { FileConfigSource } from '../config/file-source.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { mergeExpositions } from '../metrics/merge-exposition.js';
@@ -23,7 +22,7 @@ const METRICS_TIMEOUT_MS = 2_000;
  */
 export async function runPrimary(opts: WaypointOptions & { certDir: string; workers: number }, logger: Logger): Promise<void> {
   const tls = await TlsSource.fromDir(opts.certDir);
-  const store = new SnapshotStore({ source: opts.source ?? new FileConfigSource({ paths: opts.configPaths }), namespace: opts.namespace, name: opts.name, trustDomain: opts.trustDomain, clusterId: opts.clusterId, rootNamespace: opts.rootNamespace });
+  const store = new SnapshotStore({ source: opts.source ?? new (await import('../config/file-source.js')).FileConfigSource({ paths: opts.configPaths }), namespace: opts.namespace, name: opts.name, trustDomain: opts.trustDomain, clusterId: opts.clusterId, rootNamespace: opts.rootNamespace });
   const first = await store.reload();
   if (!first.ok) throw Object.assign(new Error('configuration has errors'), { problems: first.problems });
   await store.watch();
@@ -57,7 +56,7 @@ export async function runPrimary(opts: WaypointOptions & { certDir: string; work
     readiness: opts.readiness,
     snapshot,
     tls,
-    drain: async () => quit(),
+    drain: () => Promise.resolve(quit()),
     quit: () => quit(),
     listeners: () => listenersView(store.current, `${opts.hbone.host}:${opts.hbone.port}`, opts.upstreamHbonePort),
     clusters: () => clustersView(store.current),

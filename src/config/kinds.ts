@@ -34,6 +34,7 @@ export const KINDS: ReadonlyMap<string, KindInfo> = new Map<string, KindInfo>([
   ['DestinationRule', { groups: ISTIO_NETWORKING, namespaced: true, core: false }],
   ['AuthorizationPolicy', { groups: ISTIO_SECURITY, namespaced: true, core: false }],
   ['RequestAuthentication', { groups: ISTIO_SECURITY, namespaced: true, core: false }],
+  ['Telemetry', { groups: ['telemetry.istio.io'], namespaced: true, core: false }],
 ]);
 
 /** The API group of an apiVersion: `v1` → `''`, `discovery.k8s.io/v1` → `discovery.k8s.io`. */

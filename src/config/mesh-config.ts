@@ -113,7 +113,7 @@ export interface GrpcExtAuthzProvider extends ProviderBase {
 export type ExtAuthzProvider = HttpExtAuthzProvider | GrpcExtAuthzProvider;
 
 export interface MeshConfig {
-  /** Istio's `accessLogFile` (`/dev/stdout` turns Envoy's access log on); not acted on here. */
+  /** Istio's `accessLogFile` (`/dev/stdout` turns the access log on); used when `--access-log` is not given. */
   accessLogFile: string | undefined;
   /** ext_authz providers by name; providers of other kinds (tracing, logging) are left out. */
   extAuthzProviders: ReadonlyMap<string, ExtAuthzProvider>;

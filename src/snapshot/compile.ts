@@ -11,6 +11,7 @@ import { DEFAULT_WAYPOINT_NAME, DEFAULT_WAYPOINT_NAMESPACE } from '../config/way
 import { compilePolicies, DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
 import { compileDestinationRules } from '../routes/istio/destination-rule.js';
 import { compileRoutes, istioVirtualServices } from '../routes/tables.js';
+import { compileAccessLogging } from './access-logging.js';
 import type { ConfigSnapshot } from './types.js';
 
 export interface CompileOptions {
@@ -61,6 +62,9 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
     { failClosed: opts.failClosedPolicies },
   );
   problems.push(...authz.problems);
+  // Telemetry: whether this waypoint writes access-log lines (the command line decides otherwise).
+  const accessLogging = compileAccessLogging(resources, { waypoint: { namespace: waypoint.namespace, name: waypoint.name }, rootNamespace: opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE });
+  problems.push(...accessLogging.problems);
 
   const warnings = [...(opts.loadWarnings ?? []), ...problems].filter((p) => p.severity === 'warning');
   const snapshot: ConfigSnapshot = Object.freeze({
@@ -70,6 +74,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
     routes: routes.tables,
     destinations: dr.policies,
     policies: authz.policies,
+    ...(accessLogging.setting !== undefined ? { accessLogging: accessLogging.setting } : {}),
     resources: Object.freeze([...resources]),
     warnings: Object.freeze(warnings.map((w) => Object.freeze(w))),
   });

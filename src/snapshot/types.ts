@@ -1,3 +1,4 @@
+import type { AccessLogSetting } from '../config/telemetry.js';
 import type { ConfigProblem, LoadedResource, MeshModel } from '../config/types.js';
 import type { CompiledPolicies } from '../policy/index.js';
 import type { DestinationPolicies, RouteTables } from '../routes/types.js';
@@ -19,6 +20,8 @@ export interface ConfigSnapshot extends MeshModel {
   destinations?: DestinationPolicies;
   /** Compiled AuthorizationPolicies; absent means none apply. */
   policies?: CompiledPolicies;
+  /** Access logging as a `Telemetry` resource sets it; absent when none applies. */
+  accessLogging?: AccessLogSetting;
   /** Warnings (dangling references, skipped kinds). Errors never reach a snapshot. */
   warnings: readonly ConfigProblem[];
 }

@@ -10,6 +10,7 @@ import { spiffeId } from '../hbone/spiffe.js';
 import { TlsSource, type TlsMaterial } from '../hbone/tls-source.js';
 import type { WaypointLimits } from '../config/limits.js';
 import { Waypoint, type WaypointOptions } from '../waypoint.js';
+import type { AccessLogTarget } from '../metrics/access-log.js';
 import type { ListenAddress } from '../admin/servers.js';
 import type { EchoApp } from './echo-app.js';
 import type { FakeZtunnel, ZtunnelBehaviour } from './fake-ztunnel.js';
@@ -57,6 +58,11 @@ export interface LoopbackMeshOptions {
   logger?: Logger;
   /** Keep the log lines in memory (`LoopbackMesh.logs`) at this level; ignored with `logger`. */
   captureLogs?: string;
+  /**
+   * Where the waypoint's access log goes; default: through `logger` (or the captured lines) when
+   * one is given, so tests and the demo see `msg: "access"` lines, else off.
+   */
+  accessLog?: AccessLogTarget;
   /** More servers on pod addresses (test backends): started first, closed with the mesh. */
   backends?: ReadonlyArray<{ listen(): Promise<unknown>; close(): Promise<void> }>;
   /** Waypoint resource limits; each one left out takes its default. */
@@ -183,6 +189,7 @@ export class LoopbackMesh {
         meshConfig: opts.meshConfig,
         jwks: opts.jwks,
         dnsResolve: opts.dnsResolve,
+        accessLog: opts.accessLog ?? (opts.logger !== undefined || captured !== undefined ? { kind: 'logger', logger } : undefined),
       });
       return new LoopbackMesh({ ca, dir, waypoint, ztunnels, ztunnelsByPod, apps, backends: opts.backends ?? [], trustDomain, waypointIdentity, logger, logs: captured?.lines ?? [] });
     } catch (err) {

@@ -108,6 +108,7 @@ describe('waypoint run + waypoint tunnel as processes', () => {
       '--metrics', `${ip('0.10')}:15020`,
       '--readiness', `${ip('0.10')}:15021`,
       '--drain-ms', '500',
+      '--access-log', 'stdout',
     ]);
     processes.push(wp);
     await waitForPort(ip('0.10'), 15021);
@@ -197,6 +198,7 @@ describe('waypoint run + waypoint tunnel as processes', () => {
       '--readiness', `${host}:15021`,
       '--workers', '2',
       '--drain-ms', '500',
+      '--access-log', 'stdout',
     ]);
     processes.push(wp);
     await eventually(async () => {

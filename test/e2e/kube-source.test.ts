@@ -167,6 +167,7 @@ beforeAll(async () => {
     clusterId: 'Kubernetes',
     hbone: { host: WAYPOINT_IP, port: 0 },
     upstreamHbonePort: ztunnelPort,
+    accessLog: { kind: 'logger', logger: cap.logger },
   });
   const sleep = await ca.issue(NS, 'sleep');
   client = new HboneClientPool({

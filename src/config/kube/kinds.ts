@@ -29,6 +29,7 @@ export const WATCHED_KINDS: readonly WatchedKind[] = Object.freeze([
   { kind: 'WorkloadEntry', group: 'networking.istio.io', version: 'v1', plural: 'workloadentries', namespaced: true },
   { kind: 'AuthorizationPolicy', group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', namespaced: true },
   { kind: 'RequestAuthentication', group: 'security.istio.io', version: 'v1', plural: 'requestauthentications', namespaced: true },
+  { kind: 'Telemetry', group: 'telemetry.istio.io', version: 'v1', plural: 'telemetries', namespaced: true },
 ]);
 
 /** `v1`, `discovery.k8s.io/v1`. */
