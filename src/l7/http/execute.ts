@@ -142,7 +142,7 @@ function relayResponse(ex: Exchange, plan: ForwardPlan, up: Extract<AttemptResul
   up.onTrailers((t) => {
     const g = t['grpc-status'];
     if (typeof g === 'string') ex.grpcStatus = g;
-    (res as ServerResponse).addTrailers(responseHeaders(t, undefined, undefined) as Record<string, string>);
+    (res as ServerResponse).addTrailers(responseHeaders(t, undefined, undefined));
   });
   // A plain pipe with explicit teardown: stream.pipeline allocates and aborts an AbortController
   // (with a DOMException) per call, measurable on every request.
