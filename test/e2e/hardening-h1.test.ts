@@ -273,14 +273,7 @@ describe('h2c preface', () => {
 });
 
 describe('WebSocket upgrade', () => {
-  // FIX NEEDED in the data path (src/l7/http/execute.ts, upstream/retrying-forwarder.ts, upstream/attempt.ts and an
-  // 'upgrade' listener in listener/main-internal.ts): Istio's waypoint passes WebSocket upgrades through
-  // (upgrade_configs: websocket). Here Node's server, with no 'upgrade' listener, treats the
-  // request as plain GET; endToEndRequestHeaders drops Upgrade and Connection (hop-by-hop), so
-  // the backend sees a normal GET, answers 200, and the bytes after the head are parsed as the
-  // next request. Needed: keep Upgrade/Connection for an upgrade request, send it upstream on its
-  // own tunnel, relay the 101 and then splice both sockets.
-  it.fails('the Upgrade request reaches the backend, 101 comes back, bytes flow both ways', async () => {
+  it('the Upgrade request reaches the backend, 101 comes back, bytes flow both ways', async () => {
     const upgradesBefore = mesh.fault.upgrades;
     const x = await send(
       FAULT,

@@ -28,13 +28,7 @@ export interface ExecuteDeps {
 
 /** Carries out `plan` for the request; the exchange records what happens. */
 export function execute(deps: ExecuteDeps, ex: Exchange, plan: Plan, req: DownstreamRequest, res: DownstreamResponse): void {
-  const rec = ex.rec;
-  ex.destination = plan.destination;
-  if (plan.route !== undefined) rec.route = plan.route;
-  if (plan.dryRun !== undefined) rec.dry_run = plan.dryRun;
-  if (plan.upstreamCluster !== undefined) rec.upstream_cluster = plan.upstreamCluster;
-  ex.service = plan.service;
-  ex.flags(plan.flags);
+  recordPlan(ex, plan);
   if (plan.delayMs === undefined) act(deps, ex, plan, req, res);
   else {
     const delayed = plan;
@@ -42,6 +36,17 @@ export function execute(deps: ExecuteDeps, ex: Exchange, plan: Plan, req: Downst
       if (!res.destroyed) act(deps, ex, delayed, req, res);
     }, plan.delayMs);
   }
+}
+
+/** What every plan records in the exchange before it is carried out. */
+export function recordPlan(ex: Exchange, plan: Plan): void {
+  const rec = ex.rec;
+  ex.destination = plan.destination;
+  if (plan.route !== undefined) rec.route = plan.route;
+  if (plan.dryRun !== undefined) rec.dry_run = plan.dryRun;
+  if (plan.upstreamCluster !== undefined) rec.upstream_cluster = plan.upstreamCluster;
+  ex.service = plan.service;
+  ex.flags(plan.flags);
 }
 
 function act(deps: ExecuteDeps, ex: Exchange, plan: Plan, req: DownstreamRequest, res: DownstreamResponse): void {

@@ -15,6 +15,8 @@ export interface InnerHttp1Options {
   idleTimeoutMs: number;
   /** Called for every well-formed request. */
   onRequest: (ctx: TunnelContext, req: IncomingMessage, res: ServerResponse) => void;
+  /** Called for a well-formed request with `Connection: upgrade`; the socket is then its own. */
+  onUpgrade?: (ctx: TunnelContext, req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 /**
@@ -50,6 +52,11 @@ export class InnerHttp1Server {
     // This server never listens: it is fed tunnels. Node tracks connections (the head timeout,
     // closeIdleConnections on drain) only from 'listening' on, so start that tracking now.
     this.#server.emit('listening');
+    // A client that half-closes after its request(s) still gets every response; the connection
+    // closes after the last one (Node's server otherwise aborts them when the input ends).
+    (this.#server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    const onUpgrade = opts.onUpgrade;
+    if (onUpgrade !== undefined) this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(onUpgrade, req, socket, head));
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
     this.#server.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));
     // CONNECT inside a tunnel: no route takes it (Envoy: 404 without a CONNECT route).
@@ -84,6 +91,22 @@ export class InnerHttp1Server {
     // While draining, every response closes its connection (Envoy's drain behaviour).
     if (this.#draining) res.shouldKeepAlive = false;
     this.#opts.onRequest(ctx, req, res);
+  }
+
+  #onUpgrade(onUpgrade: NonNullable<InnerHttp1Options['onUpgrade']>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const ctx = this.#ctx.get(socket);
+    if (ctx === undefined) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    const problem = requestProblem(req);
+    if (problem !== undefined) {
+      this.#log.warn({ reason: problem.reason, peer: ctx.peer.address, authority: ctx.authorityText }, `bad HTTP/1.1 request in tunnel: ${problem.reason}`);
+      socket.end(`HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status] ?? ''}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      return;
+    }
+    onUpgrade(ctx, req, socket, head);
   }
 
   /** Remembers an exchange until its response is done (see #onClientError). */

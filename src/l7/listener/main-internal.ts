@@ -10,6 +10,7 @@ import type { IstioMetrics } from '../../metrics/istio-metrics.js';
 import { chainName, classifyDestination } from './classify.js';
 import { handleHttpRequest, type HttpProxyDeps } from '../http/proxy.js';
 import type { ExtAuthz } from '../ext-authz/custom.js';
+import { handleUpgrade } from '../http/upgrade.js';
 import type { HttpExchangeReport } from '../http/exchange.js';
 import { InnerH2cServer } from './inner-h2c.js';
 import { InnerHttp1Server } from './inner-http1.js';
@@ -103,12 +104,14 @@ export class MainInternal {
     this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, extAuthz: opts.extAuthz };
     const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes;
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_LIMITS.idleTimeoutMs;
+    const upgradeDeps = { ...deps, idleTimeoutMs };
     this.#http1 = new InnerHttp1Server({
       logger: this.#log,
       maxHeaderBytes,
       headersTimeoutMs: opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs,
       idleTimeoutMs,
       onRequest: (ctx, req, res) => handleHttpRequest(deps, ctx, 'http1', req, res),
+      onUpgrade: (ctx, req, socket, head) => handleUpgrade(upgradeDeps, ctx, req, socket, head),
     });
     this.#h2c = new InnerH2cServer({
       logger: this.#log,
