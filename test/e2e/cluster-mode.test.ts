@@ -40,10 +40,11 @@ let kubeconfig: string;
 const background: Array<{ close(): Promise<void> }> = [];
 const processes: CliProcess[] = [];
 
+// Ambient pods carry ztunnel's annotation; in Kubernetes mode a pod without it is dialled by plain TCP.
 const pod = (name: string, ip: string, labels: Record<string, string>, serviceAccount: string, replicaSet?: string): Record<string, unknown> => ({
   apiVersion: 'v1',
   kind: 'Pod',
-  metadata: { name, namespace: NS, labels, ...(replicaSet !== undefined ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: replicaSet, uid: 'rs-1', controller: true }] } : {}) },
+  metadata: { name, namespace: NS, labels, annotations: { 'ambient.istio.io/redirection': 'enabled' }, ...(replicaSet !== undefined ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: replicaSet, uid: 'rs-1', controller: true }] } : {}) },
   spec: { serviceAccountName: serviceAccount, containers: [{ name: 'app', image: 'app:1', ports: [{ name: 'http', containerPort: 8080 }] }] },
   status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] },
 });
