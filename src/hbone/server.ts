@@ -19,6 +19,9 @@ import { closedLocally, closeLocally } from './stream-socket.js';
 import { inTrustDomain, uriSansFromSubjectAltName } from './spiffe.js';
 import { validityProblem, type TlsMaterial, type TlsSource } from './tls-source.js';
 
+/** How long a session aborted for rapid reset lingers after its GOAWAY before the socket is destroyed. */
+const RAPID_RESET_LINGER_MS = 500;
+
 /** Who is at the other end of an HBONE session. */
 export interface PeerInfo {
   /** The client certificate's SPIFFE id: the source workload's identity. */
@@ -313,8 +316,14 @@ export class HboneServer {
             { peer: peer.address, identity: peer.identity, reason: 'too_many_premature_resets', streams: state.closedStreams, resets: state.prematureResets },
             'HBONE session closed: too many streams reset by the peer (rapid reset)',
           );
+          // Send GOAWAY, then give it time to leave before the socket goes: destroying at once
+          // while the peer still floods makes the kernel answer with a reset that can overtake
+          // the GOAWAY, and the peer never learns why.
           session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-          session.destroy();
+          session.close();
+          setTimeout(() => {
+            if (!session.destroyed) session.destroy();
+          }, RAPID_RESET_LINGER_MS).unref();
           return;
         }
       }

@@ -96,7 +96,8 @@ const metricValue = (text: string, series: string): number | undefined => {
 
 async function restoreCertificate(): Promise<void> {
   await writeCertDir(certDir, { certChainPem: original.chain, keyPem: original.key, rootCertPem: original.root });
-  await eventually(async () => (await presentedFingerprint()) === fingerprint(original.chain), 5000, 'the original certificate back');
+  // Until the reload lands the waypoint still holds the invalid certificate and refuses handshakes.
+  await eventually(async () => (await presentedFingerprint().catch(() => undefined)) === fingerprint(original.chain), 5000, 'the original certificate back');
 }
 
 describe('readiness and the certificate', () => {
