@@ -13,7 +13,7 @@ import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createTestMesh, type TestMesh, type WorkloadCert } from '../../src/hbone/certs.js';
 import { HboneClientPool } from '../../src/hbone/client-pool.js';
 import { TlsSource } from '../../src/hbone/tls-source.js';
@@ -185,6 +185,8 @@ describe('waypoint run in cluster mode (Kubernetes API + Istio CA), as a process
 
   it('the CA down past the certificate expiry: 503 saying it expired, and new HBONE handshakes are refused', async () => {
     await ca.stop();
+    // The CA comes back whatever this test finds: the next describe needs it.
+    onTestFinished(() => ca.start());
     const expired = await eventually(async () => {
       const r = await readiness(ip);
       return r?.status === 503 && r.body.includes('expired') ? r : undefined;
@@ -205,8 +207,8 @@ describe('waypoint run in cluster mode (Kubernetes API + Istio CA), as a process
     });
     expect(outcome).not.toBe('handshake completed');
     expect(outcome).not.toBe('timeout');
-    expect(wp.logLines.some((l) => String(l.msg).startsWith(`HBONE handshakes refused: certificate ${WAYPOINT_ID} expired at`))).toBe(true);
-    await ca.start();
+    // The child's log line travels through a pipe: wait for it rather than look once.
+    await eventually(() => wp.logLines.some((l) => String(l.msg).startsWith(`HBONE handshakes refused: certificate ${WAYPOINT_ID} expired at`)), 5_000, 'the refusal log line');
   }, 60_000);
 });
 
