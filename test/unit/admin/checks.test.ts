@@ -15,6 +15,7 @@ describe('admin address', () => {
     ['::ffff:127.0.0.1', true],
     ['0.0.0.0', false],
     ['::', false],
+    // Addresses here are only classified, never dialled.
     ['10.0.0.7', false],
     ['pod.example', false],
   ])('%s is loopback: %s', (host, loopback) => {

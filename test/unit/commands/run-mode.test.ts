@@ -10,6 +10,7 @@ describe('decideRunMode', () => {
     ["--config and --ca-address: files, certificates from Istio's CA", { config: ['mesh.yaml'], caAddressGiven: true }, { config: 'files', certs: 'istio-ca' }],
     ['--kubeconfig: the Kubernetes API and the CA', { kubeconfig: 'kube.yaml' }, { config: 'kubernetes', certs: 'istio-ca' }],
     ['--kubeconfig with --certs: certificates from files', { kubeconfig: 'kube.yaml', certs: 'certs/' }, { config: 'kubernetes', certs: 'files' }],
+    // KUBERNETES_SERVICE_HOST is only tested for presence here: never dialled.
     ['in a pod with no flags', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' } }, { config: 'kubernetes', certs: 'istio-ca' }],
     ['in a pod with --config: files win', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, config: ['mesh.yaml'], certs: 'c' }, { config: 'files', certs: 'files' }],
     ['in a pod with --config and no --certs: the CA', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, config: ['mesh.yaml'] }, { config: 'files', certs: 'istio-ca' }],

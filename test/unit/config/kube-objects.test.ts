@@ -44,6 +44,7 @@ describe('slimObject', () => {
         phase: 'Running',
         podIP: '127.155.9.1',
         podIPs: [{ ip: '127.155.9.1' }],
+        // The node's address is only dropped by the slimming, never dialled.
         hostIP: '10.0.0.1',
         conditions: [
           { type: 'Ready', status: 'True', lastTransitionTime: 't' },

@@ -3,6 +3,7 @@ import { parseBaggage, parseForwardedFor, type ForwardedFor } from '../../../src
 
 describe('parseForwardedFor', () => {
   it.each<[string, string | string[] | undefined, ForwardedFor | undefined]>([
+    // Addresses in these headers are only parsed, never dialled.
     ["ztunnel's form", 'for="10.244.1.7:43210";host=reviews.bookinfo.svc.cluster.local', { address: '10.244.1.7', port: 43210, host: 'reviews.bookinfo.svc.cluster.local' }],
     ['quoted IPv4 without a port', 'for="192.0.2.60"', { address: '192.0.2.60', port: undefined }],
     ['bare token IPv4', 'for=192.0.2.60;proto=http;by=203.0.113.43', { address: '192.0.2.60', port: undefined }],
