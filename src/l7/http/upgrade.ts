@@ -1,8 +1,8 @@
 /**
  * HTTP/1.1 upgrades (WebSocket and others) as Istio's Envoy waypoint passes them
- * (`upgrade_configs: websocket`): the upgrade request is decided like any request (decide.ts:
- * routes, policy, header edits, faults), so a denial or a direct reply is an ordinary response
- * before anything goes upstream. A forwarded upgrade gets one attempt (never retried, never
+ * (`upgrade_configs: websocket`): the upgrade request is planned like any request (plan-request.ts:
+ * RequestAuthentication, routes, policy, the CUSTOM ext_authz check, header edits, faults), so a
+ * 401, a denial or a direct reply is an ordinary response before anything goes upstream. A forwarded upgrade gets one attempt (never retried, never
  * mirrored) on its own upstream HBONE tunnel; on `101` both connections become one byte tunnel
  * with half-close and backpressure; any other status is relayed as an ordinary response and the
  * connection closes after it. The route timeout covers the wait for the response head only; once
@@ -15,12 +15,12 @@ import { formatAuthority } from '../../hbone/authority.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
 import { tunnelRecord, type TunnelContext } from '../tunnel.js';
 import type { UpstreamEndpoint } from '../upstream/connections.js';
-import { decide } from './decide.js';
 import { Exchange } from './exchange.js';
 import { execute, recordPlan, responseHeaders } from './execute.js';
 import { FAILURE_REPLIES, LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import type { ForwardPlan, HttpRequestHead } from './plan.js';
 import type { HttpProxyDeps } from './proxy.js';
+import { planRequest } from './plan-request.js';
 import { randomUUID } from 'node:crypto';
 
 export interface UpgradeDeps extends HttpProxyDeps {
@@ -43,11 +43,10 @@ export function handleUpgrade(deps: UpgradeDeps, tunnel: TunnelContext, req: Inc
     downstream: 'http1',
   };
   const ex = new Exchange(tunnelRecord(tunnel, 'http', 'HTTP/1.1', Date.now()), tunnel.destination);
-  const plan = decide(rh, deps.snapshot(), deps.decide);
   const rec = ex.rec;
   rec.method = rh.method;
   rec.authority = rh.authority;
-  rec.path = plan.path;
+  rec.path = rh.target;
   rec.x_request_id = rh.requestId;
   // A response on the detached socket: replies, redirects and non-101 answers are written as for
   // any request, and the connection closes after them.
@@ -70,27 +69,38 @@ export function handleUpgrade(deps: UpgradeDeps, tunnel: TunnelContext, req: Inc
     });
     socket.once('close', finish);
   };
-  if (plan.kind !== 'forward') {
-    closeAfterResponse();
-    execute(deps, ex, plan, req, res);
-    return;
-  }
-  // The bookkeeping execute() does for every plan, then the fault delay, then one attempt.
-  recordPlan(ex, plan);
-  const go = (): void => void forwardUpgrade(deps, ex, plan, req, res, socket, head, closeAfterResponse, finish);
-  if (plan.delayMs === undefined) go();
-  else {
-    const onClose = (): void => {
-      clearTimeout(t);
-      ex.flag('DC', 'downstream closed during the fault delay');
-      finish();
-    };
-    const t = setTimeout(() => {
-      socket.off('close', onClose);
-      go();
-    }, plan.delayMs);
-    socket.once('close', onClose);
-  }
+  // The client may leave while the token is verified or the CUSTOM provider is asked.
+  socket.once('close', finish);
+  // Authentication, decide and the CUSTOM check exactly as for any request (plan-request.ts).
+  planRequest(deps, rh, deps.snapshot(), res, {
+    decided: (plan) => {
+      rec.path = plan.path;
+    },
+    ready: (plan) => {
+      socket.off('close', finish);
+      if (plan.kind !== 'forward') {
+        closeAfterResponse();
+        execute(deps, ex, plan, req, res);
+        return;
+      }
+      // The bookkeeping execute() does for every plan, then the fault delay, then one attempt.
+      recordPlan(ex, plan);
+      const go = (): void => void forwardUpgrade(deps, ex, plan, req, res, socket, head, closeAfterResponse, finish);
+      if (plan.delayMs === undefined) go();
+      else {
+        const onClose = (): void => {
+          clearTimeout(t);
+          ex.flag('DC', 'downstream closed during the fault delay');
+          finish();
+        };
+        const t = setTimeout(() => {
+          socket.off('close', onClose);
+          go();
+        }, plan.delayMs);
+        socket.once('close', onClose);
+      }
+    },
+  });
 }
 
 async function forwardUpgrade(
