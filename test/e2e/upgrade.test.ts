@@ -3,6 +3,7 @@
  * a WebSocket echo with messages both ways and a clean close, routing and policy applied to the
  * upgrade request, a non-101 answer relayed as a response, the route timeout not cutting an
  * upgraded connection, the access-log line and istio_requests_total for the upgraded exchange;
+ * WebSocket over h2c (RFC 8441 extended CONNECT) relayed upstream as an HTTP/1.1 upgrade;
  * RequestAuthentication (valid, other-principal and invalid tokens) and a CUSTOM ext_authz
  * provider (allow, deny) on the upgrade request; pipelined requests followed by the client's
  * half-close answered in full; TCP half-close both ways.
@@ -12,6 +13,7 @@
  * ztunnel is strict (`strictZtunnel`): it passes half-closes on as ztunnel does, where the lenient
  * fake closes the app connection as soon as the app ends its side.
  */
+import http2 from 'node:http2';
 import net from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -248,6 +250,63 @@ describe('WebSocket through the waypoint', () => {
     expect((await c.next()).payload.toString()).toBe('still here');
     expect(c.ended).toBe(false);
     c.destroy();
+  });
+});
+
+describe('WebSocket over h2c (RFC 8441 extended CONNECT)', () => {
+  /** An h2c session to the ws Service, once the waypoint's SETTINGS arrived. */
+  async function session(): Promise<http2.ClientHttp2Session> {
+    const sock = await tunnel(`${VIP.ws}:80`);
+    const s = http2.connect(`http://${VIP.ws}`, { createConnection: () => sock });
+    s.on('error', () => undefined);
+    await eventually(() => (s.remoteSettings.enableConnectProtocol === true ? true : undefined), 5000, 'SETTINGS_ENABLE_CONNECT_PROTOCOL from the waypoint');
+    return s;
+  }
+  const connect = (s: http2.ClientHttp2Session, path: string): http2.ClientHttp2Stream =>
+    s.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': path, ':authority': 'ws.default.svc.cluster.local', 'sec-websocket-version': '13' }, { endStream: false });
+  const responseOf = (stream: http2.ClientHttp2Stream): Promise<http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader> =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no response head within 5 s')), 5000);
+      stream.once('response', (h) => {
+        clearTimeout(t);
+        resolve(h);
+      });
+      stream.once('error', reject);
+    });
+
+  it('200 on the stream, messages both ways, a clean close; the backend got an HTTP/1.1 upgrade with a valid key and the route edit', async () => {
+    const from = logs.length;
+    const s = await session();
+    const stream = connect(s, '/ws-h2');
+    const head = await responseOf(stream);
+    expect(head[':status']).toBe(200);
+    expect(head['sec-websocket-accept']).toBeUndefined();
+    const seen = ws.seen.at(-1)!;
+    expect(seen.path).toBe('/ws-h2');
+    expect(seen.headers.upgrade).toBe('websocket');
+    expect(seen.headers['x-route']).toBe('ws-route');
+    expect(Buffer.from(String(seen.headers['sec-websocket-key']), 'base64')).toHaveLength(16);
+    const c = new WsClient(stream, { established: true });
+    c.send(Opcode.text, 'over h2');
+    expect((await c.next()).payload.toString()).toBe('over h2');
+    c.send(Opcode.close, Buffer.from([0x03, 0xe8]));
+    const close = await c.next();
+    expect(close.opcode).toBe(Opcode.close);
+    await c.waitEnd();
+    stream.end();
+    s.close();
+    const line = await eventually(() => accessLines(from, '/ws-h2')[0], 5000, 'access line of the h2 WebSocket');
+    expect(line).toMatchObject({ response_code: 101, response_flags: '-', protocol: 'HTTP/2', upstream_host: `${ip('1.1')}:${WS_PORT}` });
+  });
+
+  it('policy applies: an extended CONNECT to a denied path gets 403 and never reaches the backend', async () => {
+    const before = ws.seen.length;
+    const s = await session();
+    const stream = connect(s, '/ws-denied');
+    expect((await responseOf(stream))[':status']).toBe(403);
+    stream.destroy();
+    s.close();
+    expect(ws.seen.length).toBe(before);
   });
 });
 
