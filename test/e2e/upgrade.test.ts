@@ -289,6 +289,11 @@ describe('WebSocket over h2c (RFC 8441 extended CONNECT)', () => {
     const c = new WsClient(stream, { established: true });
     c.send(Opcode.text, 'over h2');
     expect((await c.next()).payload.toString()).toBe('over h2');
+    // Larger than the stream buffers on the way: flow control and backpressure both ways.
+    const big = Buffer.alloc(300 * 1024, 9);
+    c.send(Opcode.binary, big);
+    const echoed = await c.next();
+    expect(echoed.payload.equals(big)).toBe(true);
     c.send(Opcode.close, Buffer.from([0x03, 0xe8]));
     const close = await c.next();
     expect(close.opcode).toBe(Opcode.close);
@@ -297,6 +302,8 @@ describe('WebSocket over h2c (RFC 8441 extended CONNECT)', () => {
     s.close();
     const line = await eventually(() => accessLines(from, '/ws-h2')[0], 5000, 'access line of the h2 WebSocket');
     expect(line).toMatchObject({ response_code: 101, response_flags: '-', protocol: 'HTTP/2', upstream_host: `${ip('1.1')}:${WS_PORT}` });
+    expect(line.bytes_received).toBeGreaterThan(big.length);
+    expect(line.bytes_sent).toBeGreaterThan(big.length);
   });
 
   it('policy applies: an extended CONNECT to a denied path gets 403 and never reaches the backend', async () => {
