@@ -60,7 +60,7 @@ export class ExtAuthz {
     const entry = this.#providers.get(plan.extAuthzProvider)!;
     const { provider, client } = entry;
     const target = resolveProvider(snap, provider.service, provider.port);
-    const outcome = await client.check(target, checkInput(head, plan.path), provider.timeoutMs);
+    const outcome = await client.check(target, checkInput(head, plan.base.path), provider.timeoutMs);
     if (outcome.kind === 'error') this.#log.warn({ provider: provider.name, target: `${target.host}:${target.port}`, reason: outcome.reason, failOpen: provider.failOpen }, 'ext_authz check failed');
     const verdict = verdictFor(provider, outcome, plan);
     if (verdict.kind === 'reply') return verdict.plan;

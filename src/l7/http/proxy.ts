@@ -75,7 +75,7 @@ function proceed(deps: HttpProxyDeps, ex: Exchange, tunnel: TunnelContext, head:
   const rec = ex.rec;
   rec.method = head.method;
   rec.authority = head.authority;
-  rec.path = plan.path;
+  rec.path = plan.base.path;
   rec.x_request_id = head.requestId;
   const tp = headers.traceparent;
   if (typeof tp === 'string') rec.traceparent = tp;

@@ -47,7 +47,7 @@ export function handleUpgrade(deps: UpgradeDeps, tunnel: TunnelContext, req: Inc
   const rec = ex.rec;
   rec.method = rh.method;
   rec.authority = rh.authority;
-  rec.path = plan.path;
+  rec.path = plan.base.path;
   rec.x_request_id = rh.requestId;
   // A response on the detached socket: replies, redirects and non-101 answers are written as for
   // any request, and the connection closes after them.
@@ -78,7 +78,7 @@ export function handleUpgrade(deps: UpgradeDeps, tunnel: TunnelContext, req: Inc
   // The bookkeeping execute() does for every plan, then the fault delay, then one attempt.
   recordPlan(ex, plan);
   const go = (): void => void forwardUpgrade(deps, ex, plan, req, res, socket, head, closeAfterResponse, finish);
-  if (plan.delayMs === undefined) go();
+  if (plan.base.delayMs === undefined) go();
   else {
     const onClose = (): void => {
       clearTimeout(t);
@@ -88,7 +88,7 @@ export function handleUpgrade(deps: UpgradeDeps, tunnel: TunnelContext, req: Inc
     const t = setTimeout(() => {
       socket.off('close', onClose);
       go();
-    }, plan.delayMs);
+    }, plan.base.delayMs);
     socket.once('close', onClose);
   }
 }
