@@ -1,0 +1,83 @@
+import { vipKey } from '../../src/config/address.js';
+import { loadResourcesFromText } from '../../src/config/load.js';
+import { classifyDestination } from '../../src/l7/listener/classify.js';
+import { sourceOf } from '../../src/l7/listener/source.js';
+import type { TunnelContext } from '../../src/l7/tunnel.js';
+import { compileSnapshot } from '../../src/snapshot/compile.js';
+import type { ConfigSnapshot } from '../../src/snapshot/types.js';
+
+// A small mesh for policy re-check tests: a waypoint in `default`, one pod behind two Services
+// (TCP and HTTP). Addresses in 127.175.x.x (parsed and matched only, never dialled).
+export const POD_IP = '127.175.1.1';
+export const TCP_VIP = '127.175.10.1';
+export const HTTP_VIP = '127.175.10.2';
+export const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+export const FRIEND = 'spiffe://cluster.local/ns/default/sa/friend';
+
+export const MESH = `apiVersion: v1
+kind: Namespace
+metadata: { name: default, labels: { istio.io/use-waypoint: waypoint } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: waypoint, namespace: default, labels: { istio.io/waypoint-for: all } }
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: echo-1, namespace: default, labels: { app: echo } }
+spec: { serviceAccountName: echo, containers: [{ name: echo, image: echo }] }
+status: { phase: Running, podIP: ${POD_IP} }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: tcp, namespace: default }
+spec: { clusterIP: ${TCP_VIP}, selector: { app: echo }, ports: [{ name: tcp, port: 9000 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: default }
+spec: { clusterIP: ${HTTP_VIP}, selector: { app: echo }, ports: [{ name: http, port: 80 }] }
+`;
+
+/** An AuthorizationPolicy document (with its leading `---`) targeting `target` (`Service tcp`, `Gateway waypoint`). */
+export function policyDoc(name: string, target: string, spec: string, annotations = ''): string {
+  const [kind, ref] = target.split(' ');
+  const group = kind === 'Gateway' ? 'gateway.networking.k8s.io' : '""';
+  return `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ${name}, namespace: default${annotations === '' ? '' : `, annotations: { ${annotations} }`} }
+spec:
+  targetRefs: [{ kind: ${kind}, group: ${group}, name: ${ref} }]
+${spec}`;
+}
+
+/** Compiles `MESH` plus `extra`; throws on errors. */
+export function policySnapshot(extra = '', version = 1): ConfigSnapshot {
+  const loaded = loadResourcesFromText([{ file: 'mesh.yaml', text: MESH + extra }]);
+  const out = compileSnapshot(loaded.resources, { trustDomain: 'cluster.local', clusterId: 'Kubernetes', version, namespace: 'default', name: 'waypoint' });
+  const errors = [...loaded.problems, ...out.problems].filter((p) => p.severity === 'error');
+  if (errors.length > 0) throw new Error(errors.map((e) => e.message).join('; '));
+  return out.snapshot;
+}
+
+/** The tunnel context main_internal records for a CONNECT from `identity` at `address` to `ip:port`. */
+export function recordedTunnel(snap: ConfigSnapshot, ip: string, port: number, identity = SLEEP, address = '127.175.2.1'): TunnelContext {
+  const cls = classifyDestination(snap, { ip, port });
+  if (!cls.ok) throw new Error(cls.reason);
+  const peer = { identity, address, port: 40000, localAddress: '127.175.0.10', localPort: 15008 };
+  const source = sourceOf(snap, peer);
+  return {
+    peer,
+    authority: { ip, port },
+    authorityText: `${ip}:${port}`,
+    key: vipKey(ip, port),
+    destination: cls.destination,
+    sourceWorkload: source.workload,
+    sourceNamespace: source.namespace,
+    chain: 'inbound-vip|9000|tcp|tcp.default.svc.cluster.local',
+  };
+}
