@@ -7,14 +7,20 @@ import { compileSnapshot } from '../../src/snapshot/compile.js';
 import type { ConfigSnapshot } from '../../src/snapshot/types.js';
 
 // A small mesh for policy re-check tests: a waypoint in `default`, one pod behind two Services
-// (TCP and HTTP). Addresses in 127.175.x.x (parsed and matched only, never dialled).
-export const POD_IP = '127.175.1.1';
-export const TCP_VIP = '127.175.10.1';
-export const HTTP_VIP = '127.175.10.2';
+// (TCP 9000, HTTP 80 → 8080). Unit tests use 127.175.x.x (parsed and matched only, never
+// dialled); the end-to-end test passes its own prefix.
 export const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 export const FRIEND = 'spiffe://cluster.local/ns/default/sa/friend';
 
-export const MESH = `apiVersion: v1
+/** The mesh's addresses under `prefix` (`127.175`). */
+export function meshAddresses(prefix: string): { pod: string; tcpVip: string; webVip: string } {
+  return { pod: `${prefix}.1.1`, tcpVip: `${prefix}.10.1`, webVip: `${prefix}.10.2` };
+}
+
+/** The mesh's YAML, its addresses under `prefix`. */
+export function policyMeshYaml(prefix: string): string {
+  const a = meshAddresses(prefix);
+  return `apiVersion: v1
 kind: Namespace
 metadata: { name: default, labels: { istio.io/use-waypoint: waypoint } }
 ---
@@ -29,18 +35,24 @@ apiVersion: v1
 kind: Pod
 metadata: { name: echo-1, namespace: default, labels: { app: echo } }
 spec: { serviceAccountName: echo, containers: [{ name: echo, image: echo }] }
-status: { phase: Running, podIP: ${POD_IP} }
+status: { phase: Running, podIP: ${a.pod} }
 ---
 apiVersion: v1
 kind: Service
 metadata: { name: tcp, namespace: default }
-spec: { clusterIP: ${TCP_VIP}, selector: { app: echo }, ports: [{ name: tcp, port: 9000 }] }
+spec: { clusterIP: ${a.tcpVip}, selector: { app: echo }, ports: [{ name: tcp, port: 9000, targetPort: 9000 }] }
 ---
 apiVersion: v1
 kind: Service
 metadata: { name: web, namespace: default }
-spec: { clusterIP: ${HTTP_VIP}, selector: { app: echo }, ports: [{ name: http, port: 80 }] }
+spec: { clusterIP: ${a.webVip}, selector: { app: echo }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
 `;
+}
+
+const UNIT = meshAddresses('127.175');
+export const POD_IP = UNIT.pod;
+export const TCP_VIP = UNIT.tcpVip;
+const MESH = policyMeshYaml('127.175');
 
 /** An AuthorizationPolicy document (with its leading `---`) targeting `target` (`Service tcp`, `Gateway waypoint`). */
 export function policyDoc(name: string, target: string, spec: string, annotations = ''): string {
