@@ -207,8 +207,14 @@ program
   .addOption(trustDomain())
   .addOption(new Option('--base <127.N>', 'move every demo address from 127.0.x.y to 127.N.x.y, so the demo runs beside other loopback services').env('WAYPOINT_DEMO_BASE'))
   .addOption(new Option('--port-offset <n>', 'add n to every port the demo listens on (HBONE, admin, metrics, readiness, tunnels)').env('WAYPOINT_DEMO_PORT_OFFSET').argParser(intArg(0, 40_000)).default(0))
+  .addOption(new Option('--kube', 'through the in-cluster path: a fake Kubernetes API server (deploy/rbac.yaml enforced) and a fake Istio CA on loopback, the waypoint as `waypoint run --kubeconfig …` in Kubernetes mode').env('WAYPOINT_DEMO_KUBE'))
   .addOption(logLevel())
-  .action(async (o: { trustDomain: string; logLevel: string; base?: string; portOffset: number }) => {
+  .action(async (o: { trustDomain: string; logLevel: string; base?: string; portOffset: number; kube?: boolean }) => {
+    if (o.kube === true) {
+      const { kubeDemoCommand } = await import('./commands/demo-kube.js');
+      await kubeDemoCommand(createLogger(o.logLevel), o);
+      return;
+    }
     const { demoCommand } = await import('./commands/demo.js');
     await demoCommand(createLogger(o.logLevel), o);
   });
