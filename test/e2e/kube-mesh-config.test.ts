@@ -160,6 +160,8 @@ describe('mesh config from the istio ConfigMap (Kubernetes mode)', () => {
       return text.includes('mesh config rejected') ? text : undefined;
     }, 5_000, '/config_dump lists the mesh config problem');
     expect(dump).toContain('ConfigMap');
+    // The last good mesh config is the one in force.
+    expect((JSON.parse(dump) as { meshConfig: unknown }).meshConfig).toEqual({ extAuthzProviders: [{ name: 'my-authz', kind: 'http', service: '127.170.20.2', port: allower.port }] });
     expect((await get('/still-allowed')).status).toBe(200);
   });
 });
