@@ -88,7 +88,9 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     logger.info({ namespace: identity.namespace, serviceAccount: identity.serviceAccount, name: identity.name, trustDomain: identity.trustDomain, from: identity.from, config: mode.config, certificates: mode.certs }, 'waypoint identity');
   }
 
-  const source = mode.config === 'kubernetes' ? await kubernetesSource(flags.kubeconfig ?? IN_CLUSTER, logger) : undefined;
+  // In Kubernetes mode Istio's mesh config is the `istio` ConfigMap of the root namespace, unless --mesh-config is given.
+  if (mode.config === 'kubernetes' && flags.meshConfig !== undefined) logger.info({ meshConfig: flags.meshConfig, ignored: `${flags.rootNamespace}/istio` }, 'mesh config from --mesh-config: the istio ConfigMap is ignored');
+  const source = mode.config === 'kubernetes' ? await kubernetesSource(flags.kubeconfig ?? IN_CLUSTER, logger, flags.meshConfig === undefined ? flags.rootNamespace : undefined) : undefined;
   let certDir = flags.certs;
   let clientDir: string | undefined;
   let certificates: CertificateSource | undefined;
@@ -217,11 +219,13 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
 /** The kubeconfig path that stands for the pod's own service-account credentials. */
 const IN_CLUSTER = 'in-cluster';
 
-async function kubernetesSource(kube: string, logger: Logger): Promise<KubernetesConfigSource> {
+/** `meshNamespace`: follow the `istio` ConfigMap of that namespace (Istio's root namespace). */
+async function kubernetesSource(kube: string, logger: Logger, meshNamespace: string | undefined): Promise<KubernetesConfigSource> {
   const { KubeApiClient } = await import('../config/kube/api-client.js');
   const { KubernetesConfigSource } = await import('../config/kube/source.js');
   const client = kube === IN_CLUSTER ? KubeApiClient.inCluster() : KubeApiClient.fromFile(kube);
-  return new KubernetesConfigSource({ client, logger });
+  const meshConfigMap = meshNamespace === undefined ? undefined : new (await import('../config/kube/mesh-config-map.js')).MeshConfigMap({ namespace: meshNamespace, logger });
+  return new KubernetesConfigSource({ client, logger, meshConfigMap });
 }
 
 function printProblems(err: unknown): void {

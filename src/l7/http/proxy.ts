@@ -47,7 +47,7 @@ export function handleHttpRequest(deps: HttpProxyDeps, tunnel: TunnelContext, do
       const rec = ex.rec;
       rec.method = head.method;
       rec.authority = head.authority;
-      rec.path = plan.path;
+      rec.path = plan.base.path;
       rec.x_request_id = head.requestId;
       const tp = head.headers.traceparent;
       if (typeof tp === 'string') rec.traceparent = tp;

@@ -138,7 +138,7 @@ function run(deps: UpgradeDeps, ex: Exchange, rh: HttpRequestHead, finish: () =>
   conn.once('close', finish);
   planRequest(deps, rh, deps.snapshot(), down.res, {
     decided: (plan) => {
-      ex.rec.path = plan.path;
+      ex.rec.path = plan.base.path;
     },
     ready: (plan) => {
       conn.off('close', finish);
@@ -150,7 +150,7 @@ function run(deps: UpgradeDeps, ex: Exchange, rh: HttpRequestHead, finish: () =>
       // The bookkeeping execute() does for every plan, then the fault delay, then one attempt.
       recordPlan(ex, plan);
       const go = (): void => void forwardUpgrade(deps, ex, plan, down, finish);
-      if (plan.delayMs === undefined) go();
+      if (plan.base.delayMs === undefined) go();
       else {
         const onClose = (): void => {
           clearTimeout(t);
@@ -160,7 +160,7 @@ function run(deps: UpgradeDeps, ex: Exchange, rh: HttpRequestHead, finish: () =>
         const t = setTimeout(() => {
           conn.off('close', onClose);
           go();
-        }, plan.delayMs);
+        }, plan.base.delayMs);
         conn.once('close', onClose);
       }
     },
