@@ -10,7 +10,7 @@ import type { IstioMetrics } from '../../metrics/istio-metrics.js';
 import { chainName, classifyDestination } from './classify.js';
 import { handleHttpRequest, type HttpProxyDeps } from '../http/proxy.js';
 import type { ExtAuthz } from '../ext-authz/custom.js';
-import { handleUpgrade } from '../http/upgrade.js';
+import { handleExtendedConnect, handleUpgrade } from '../http/upgrade.js';
 import type { HttpExchangeReport } from '../http/exchange.js';
 import { InnerH2cServer } from './inner-h2c.js';
 import { InnerHttp1Server } from './inner-http1.js';
@@ -122,6 +122,7 @@ export class MainInternal {
       maxHeaderBytes,
       idleTimeoutMs,
       onRequest: (ctx, req, res) => handleHttpRequest(deps, ctx, 'h2c', req, res),
+      onExtendedConnect: (ctx, req, res) => handleExtendedConnect(upgradeDeps, ctx, req, res),
     });
   }
 
