@@ -88,6 +88,13 @@ export async function reloadNow(targets: ReloadTargets, plan: SignalReloadPlan):
   return { config, certificates };
 }
 
+/** Runs one reload as planned and logs how it ended (info, or warn when something was refused). */
+export async function reloadAndLog(targets: ReloadTargets, plan: SignalReloadPlan, logger: Logger): Promise<void> {
+  const summary = summarizeSignalReload(await reloadNow(targets, plan));
+  if (summary.ok) logger.info(summary.fields, summary.msg);
+  else logger.warn(summary.fields, summary.msg);
+}
+
 export interface ReloadSignalOptions extends ReloadTargets {
   plan: SignalReloadPlan;
   logger: Logger;
@@ -103,10 +110,7 @@ export function handleReloadSignal(opts: ReloadSignalOptions, signals: NodeJS.Ev
   let running: Promise<void> | undefined;
   let again = false;
   const run = (): void => {
-    running = reloadNow(opts, opts.plan).then((outcome) => {
-      const summary = summarizeSignalReload(outcome);
-      if (summary.ok) opts.logger.info(summary.fields, summary.msg);
-      else opts.logger.warn(summary.fields, summary.msg);
+    running = reloadAndLog(opts, opts.plan, opts.logger).then(() => {
       running = undefined;
       if (again) {
         again = false;

@@ -6,7 +6,7 @@ import { clustersView, listenersView } from '../admin/views.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { mergeExpositions } from '../metrics/merge-exposition.js';
-import { handleReloadSignal, reloadNow, type SignalReloadPlan } from './reload-signal.js';
+import { handleReloadSignal, reloadAndLog, type SignalReloadPlan } from './reload-signal.js';
 import { Waypoint, type WaypointOptions } from '../waypoint.js';
 
 /** Messages between the primary and its workers. */
@@ -157,7 +157,7 @@ export async function runWorker(opts: WaypointOptions): Promise<void> {
         () => process.send?.({ type: 'metrics', id: m.id, text: '' } satisfies FromWorker),
       );
     } else if (m.type === 'reload') {
-      void reloadNow({ store: waypoint.store, tls: opts.tls }, m.plan);
+      void reloadAndLog({ store: waypoint.store, tls: opts.tls }, m.plan, opts.logger);
     } else if (m.type === 'drain') {
       void waypoint
         .drain()

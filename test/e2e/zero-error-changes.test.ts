@@ -223,6 +223,42 @@ describe('zero-error changes under load (in-process waypoint)', () => {
   }, 30_000);
 });
 
+/**
+ * `waypoint run` from dist on `host` (ports 15008, 15000, 15020, 15021), in front of the mesh's
+ * pods. Its configuration and certificates are symlinks into directories no watch sees
+ * (`config-store/mesh.yaml`, `cert-store/`): only SIGHUP makes it read them again.
+ */
+async function startRun(name: string, host: string, extraArgs: string[], startedWhen: string, count = 1): Promise<{ child: CliProcess; dir: string }> {
+  const dir = join(mesh.dir, name);
+  await mkdir(join(dir, 'config-store'), { recursive: true });
+  await mkdir(join(dir, 'config'), { recursive: true });
+  await writeFile(join(dir, 'config-store', 'mesh.yaml'), meshYaml({ v2Weight: 0, pods: ['echo-1', 'echo-2', 'echo-v2-1'] }));
+  await symlink(join(dir, 'config-store', 'mesh.yaml'), join(dir, 'config', 'mesh.yaml'));
+  await writeCertDir(join(dir, 'cert-store'), await mesh.issue('default', 'waypoint'));
+  await mkdir(join(dir, 'certs'));
+  for (const f of [CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE]) await symlink(join(dir, 'cert-store', f), join(dir, 'certs', f));
+  const ztunnelPort = mesh.ztunnels.get(ip('1.1'))!.port;
+  const child = new CliProcess([
+    'run',
+    '--config', join(dir, 'config'),
+    '--certs', join(dir, 'certs'),
+    '--namespace', 'default',
+    '--name', 'waypoint',
+    '--hbone', `${host}:15008`,
+    '--admin', `${host}:15000`,
+    '--metrics', `${host}:15020`,
+    '--readiness', `${host}:15021`,
+    '--upstream-hbone-port', String(ztunnelPort),
+    '--drain-ms', '500',
+    ...extraArgs,
+  ]);
+  await eventually(() => {
+    if (child.child.exitCode !== null) throw new Error(`waypoint exited\n${child.stdout}\n${child.stderr}`);
+    return child.logLines.filter((l) => l.msg === startedWhen).length >= count;
+  }, 20_000, `${count} × "${startedWhen}" from the waypoint process`);
+  return { child, dir };
+}
+
 describe('zero-error SIGHUP reload under load (waypoint run process)', () => {
   let child: CliProcess;
   let channels: LoadChannel[];
@@ -230,34 +266,7 @@ describe('zero-error SIGHUP reload under load (waypoint run process)', () => {
   let childPools: HboneClientPool[];
 
   beforeAll(async () => {
-    // Configuration and certificates are symlinks into directories no watch sees: only SIGHUP
-    // makes the waypoint read them again.
-    dir = join(mesh.dir, 'child');
-    await mkdir(join(dir, 'config-store'), { recursive: true });
-    await mkdir(join(dir, 'config'), { recursive: true });
-    await writeFile(join(dir, 'config-store', 'mesh.yaml'), meshYaml({ v2Weight: 0, pods: ['echo-1', 'echo-2', 'echo-v2-1'] }));
-    await symlink(join(dir, 'config-store', 'mesh.yaml'), join(dir, 'config', 'mesh.yaml'));
-    await writeCertDir(join(dir, 'cert-store'), await mesh.issue('default', 'waypoint'));
-    await mkdir(join(dir, 'certs'));
-    for (const f of [CERT_CHAIN_FILE, KEY_FILE, ROOT_CERT_FILE]) await symlink(join(dir, 'cert-store', f), join(dir, 'certs', f));
-    const ztunnelPort = mesh.ztunnels.get(ip('1.1'))!.port;
-    child = new CliProcess([
-      'run',
-      '--config', join(dir, 'config'),
-      '--certs', join(dir, 'certs'),
-      '--namespace', 'default',
-      '--name', 'waypoint',
-      '--hbone', `${CHILD_IP}:15008`,
-      '--admin', `${CHILD_IP}:15000`,
-      '--metrics', `${CHILD_IP}:15020`,
-      '--readiness', `${CHILD_IP}:15021`,
-      '--upstream-hbone-port', String(ztunnelPort),
-      '--drain-ms', '500',
-    ]);
-    await eventually(() => {
-      if (child.child.exitCode !== null) throw new Error(`waypoint exited\n${child.stdout}\n${child.stderr}`);
-      return child.logLines.some((l) => l.msg === 'waypoint started');
-    }, 15_000, 'the waypoint process to start');
+    ({ child, dir } = await startRun('child', CHILD_IP, [], 'waypoint started'));
     childPools = [await mesh.client('default', 'hup-a'), await mesh.client('default', 'hup-b')];
     channels = await openChannels(childPools, { host: CHILD_IP, port: 15008, expectedIdentity: mesh.waypointIdentity });
   }, 30_000);
@@ -312,4 +321,31 @@ describe('zero-error SIGHUP reload under load (waypoint run process)', () => {
     expect(res.status).toBe(200);
     expect(res.reply.pod).toBe('echo-v2-1');
   }, 20_000);
+});
+
+describe('SIGHUP with --workers 2', () => {
+  let child: CliProcess | undefined;
+  afterAll(async () => {
+    await child?.stop('SIGTERM');
+  });
+
+  it('the primary tells every worker to re-read; each logs the reload and new connections follow the new route', async () => {
+    const host = ip('0.30');
+    const started = await startRun('workers', host, ['--workers', '2'], 'worker ready', 2);
+    child = started.child;
+    const client = await mesh.client('default', 'hup-workers');
+    const dest = { host, port: 15008, authority: `${VIP}:80`, expectedIdentity: mesh.waypointIdentity };
+    expect(V1.has((await inFlight(client, dest, '/before')).reply.pod)).toBe(true);
+    await replaceFile(join(started.dir, 'config-store', 'mesh.yaml'), meshYaml({ v2Weight: 100, pods: ['echo-1', 'echo-2', 'echo-v2-1'] }));
+    process.kill(child.child.pid!, 'SIGHUP');
+    const finished = await eventually(() => {
+      const done = child!.logLines.filter((l) => l.msg === 'SIGHUP reload finished' && l.worker !== undefined);
+      return done.length >= 2 ? done : undefined;
+    }, 10_000, 'both workers to finish the SIGHUP reload');
+    expect(finished.map((l) => l.worker).sort()).toEqual([1, 2]);
+    for (const l of finished) expect(l).toMatchObject({ config: 'applied', version: 2, certificates: 'unchanged' });
+    expect(child.logLines.some((l) => l.msg === 'SIGHUP reload finished' && l.worker === undefined)).toBe(true);
+    // Each new HBONE session lands on one worker or the other (round robin): all follow the new route.
+    for (let i = 0; i < 4; i++) expect((await inFlight(await mesh.client('default', `hup-workers-${i}`), dest, `/after/${i}`)).reply.pod).toBe('echo-v2-1');
+  }, 40_000);
 });
