@@ -16,7 +16,8 @@ import type { Registry } from 'prom-client';
 import type { KubernetesConfigSource } from '../config/kube/source.js';
 import type { CertificateSource } from '../waypoint.js';
 import { resolveIdentity, type WaypointIdentity } from '../hbone/istio-ca/identity.js';
-import { decideRunMode, DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH, resolveCaSettings } from './run-mode.js';
+import { handleReloadSignal, planSignalReload, type SignalReloadPlan } from './reload-signal.js';
+import { decideRunMode, type RunMode, DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH, resolveCaSettings } from './run-mode.js';
 
 export interface RunFlags {
   config: string[];
@@ -157,7 +158,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     process.env.WAYPOINT_WORKER_CERTS = certDir;
     if (example) printExampleHelp(hbone, clientDir);
     try {
-      await runPrimary({ ...base, tls: await TlsSource.fromDir(certDir as string), logger, certDir: certDir as string, workers: flags.workers }, logger);
+      await runPrimary({ ...base, tls: await TlsSource.fromDir(certDir as string), logger, certDir: certDir as string, workers: flags.workers, reloadPlan: signalReloadPlan(mode) }, logger);
     } catch (err) {
       printProblems(err);
       throw err;
@@ -165,10 +166,11 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     return;
   }
   let waypoint: Waypoint;
+  const tls = caTls ?? (await TlsSource.fromDir(certDir as string));
   try {
     waypoint = await Waypoint.start({
       ...base,
-      tls: caTls ?? (await TlsSource.fromDir(certDir as string)),
+      tls,
       certificates,
       logger,
       ...(source !== undefined ? { source, failClosedPolicies: true, ambientDetection: 'kubernetes' as const, registerMetrics: (r: Registry) => source.registerMetrics(r) } : {}),
@@ -179,6 +181,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     throw err;
   }
   if (example) printExampleHelp(hbone, clientDir);
+  handleReloadSignal({ plan: signalReloadPlan(mode), store: waypoint.store, tls, logger });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -226,6 +229,11 @@ async function kubernetesSource(kube: string, logger: Logger, meshNamespace: str
   const client = kube === IN_CLUSTER ? KubeApiClient.inCluster() : KubeApiClient.fromFile(kube);
   const meshConfigMap = meshNamespace === undefined ? undefined : new (await import('../config/kube/mesh-config-map.js')).MeshConfigMap({ namespace: meshNamespace, logger });
   return new KubernetesConfigSource({ client, logger, meshConfigMap });
+}
+
+/** What SIGHUP re-reads: files only (Kubernetes API objects and Istio CA certificates follow on their own). */
+function signalReloadPlan(mode: RunMode): SignalReloadPlan {
+  return planSignalReload(mode.config === 'kubernetes' ? 'kubernetes' : 'files', mode.certs === 'istio-ca' ? 'istio-ca' : 'files');
 }
 
 function printProblems(err: unknown): void {
