@@ -5,6 +5,7 @@ import { loadResourcesFromText } from '../config/load.js';
 import { LoopbackMesh, type MeshPod } from '../testkit/mesh.js';
 import { Tunnel } from '../testkit/tunnel.js';
 import { EXAMPLE, EXAMPLE_CONFIG } from './example.js';
+import { stopOnSignals } from './stop-signals.js';
 
 interface PodDoc {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
@@ -126,28 +127,15 @@ export function tryThisLines(local: string, port: (p: number) => number, tunnels
  * at once.
  */
 export function untilStopped(logger: Logger, what: string, close: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
+  return stopOnSignals(logger, {
+    signals: ['SIGTERM', 'SIGINT', 'SIGHUP'],
+    deadlineMs: 5_000,
+    onStop: async (signal) => {
       logger.info({ signal }, `demo stopping: ${what}`);
-      setTimeout(() => process.exit(process.exitCode ?? 0), 5_000).unref();
-      void close()
-        .catch((err: unknown) => logger.error({ err }, 'demo: closing failed'))
-        .finally(() => {
-          logger.info('demo stopped');
-          resolve();
-          setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
-        });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => stop('SIGHUP'));
-  });
+      await close().catch((err: unknown) => logger.error({ err }, 'demo: closing failed'));
+      logger.info('demo stopped');
+    },
+  }).stopped;
 }
 
 /** `waypoint demo`: the whole example mesh on loopback, with tunnels for curl. */

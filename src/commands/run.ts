@@ -17,6 +17,7 @@ import type { KubernetesConfigSource } from '../config/kube/source.js';
 import type { CertificateSource } from '../waypoint.js';
 import { resolveIdentity, type WaypointIdentity } from '../hbone/istio-ca/identity.js';
 import { handleReloadSignal, planSignalReload, type SignalReloadPlan } from './reload-signal.js';
+import { stopOnSignals } from './stop-signals.js';
 import { decideRunMode, type RunMode, DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH, resolveCaSettings } from './run-mode.js';
 
 export interface RunFlags {
@@ -182,37 +183,21 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
   }
   if (example) printExampleHelp(hbone, clientDir);
   handleReloadSignal({ plan: signalReloadPlan(mode), store: waypoint.store, tls, logger });
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
+  const { stopped, stop } = stopOnSignals(logger, {
+    signals: ['SIGTERM', 'SIGINT'],
+    onStop: async (signal) => {
       logger.info({ signal, drainMs: flags.drainMs }, 'draining');
-      void waypoint
-        .drain()
-        .then(() => waypoint.close())
-        .catch((err: unknown) => {
-          logger.error({ err }, 'drain or close failed');
-          process.exitCode = 1;
-        })
-        .finally(() => {
-          resolve();
-          // Anything still holding the event loop (a peer that never closes) must not keep us.
-          setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
-        });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    // With certificates from the CA the HBONE listener opens later; if it cannot, stop.
-    waypoint.serving.catch((err: Error) => {
-      logger.fatal({ err: err.message }, 'cannot open the HBONE listener: exiting');
-      process.exitCode = 1;
-      stop('hbone-listen-failed');
-    });
+      await waypoint.drain();
+      await waypoint.close();
+    },
   });
+  // With certificates from the CA the HBONE listener opens later; if it cannot, stop.
+  waypoint.serving.catch((err: Error) => {
+    logger.fatal({ err: err.message }, 'cannot open the HBONE listener: exiting');
+    process.exitCode = 1;
+    stop('hbone-listen-failed');
+  });
+  await stopped;
 }
 
 /**
