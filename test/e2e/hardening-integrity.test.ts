@@ -13,6 +13,9 @@ import type { EchoReply } from '../../src/testkit/echo-app.js';
 import { h2Request, type HboneHttpClient } from '../../src/testkit/hbone-http-client.js';
 import { HardeningMesh, VIP } from '../helpers/hardening-mesh.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
+import { holdLoadLock } from '../helpers/load-lock.js';
+
+holdLoadLock();
 
 let mesh: HardeningMesh;
 let logs: LogLine[];

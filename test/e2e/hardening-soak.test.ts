@@ -6,6 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runSoak } from '../../bench/soak.js';
+import { holdLoadLock } from '../helpers/load-lock.js';
+
+holdLoadLock();
 
 describe('soak (CI-sized)', () => {
   it('10 s of load, then everything the load opened is released', async () => {

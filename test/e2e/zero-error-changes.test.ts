@@ -18,6 +18,9 @@ import { eventually } from '../helpers/log-capture.js';
 import { CliProcess } from '../helpers/process.js';
 import { presentedCertificate } from '../helpers/tls-probe.js';
 import { h2cChannel, http1Channel, inFlight, steadyLoad, type LoadChannel, type LoadResult } from '../helpers/steady-load.js';
+import { holdLoadLock } from '../helpers/load-lock.js';
+
+holdLoadLock();
 
 const ip = (rest: string): string => `127.180.${rest}`;
 const WAYPOINT_IP = ip('0.10');
