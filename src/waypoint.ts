@@ -2,7 +2,7 @@ import type { AmbientDetection } from './config/dataplane.js';
 import { DnsCache, type DnsResolve } from './l7/upstream/dns-cache.js';
 import type { Logger } from 'pino';
 import { rootCertificates } from 'node:tls';
-import { Agent as UndiciAgent } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
 import type { ConfigSource } from './config/source.js';
 import { SnapshotStore } from './snapshot/store.js';
@@ -25,7 +25,7 @@ import { watchCertificateValidity } from './admin/certificate-readiness.js';
 import { startupWarnings } from './admin/startup-checks.js';
 import { SummarizingAccessLog, TrafficSummary } from './admin/traffic-summary.js';
 import type { MeshConfig } from './config/mesh-config.js';
-import { ExtAuthz } from './l7/ext-authz/custom.js';
+import type { ExtAuthz } from './l7/ext-authz/custom.js';
 
 /**
  * Certificates that arrive after start (Istio's CA: `src/hbone/istio-ca/certificate-manager.ts`).
@@ -109,6 +109,21 @@ export interface WaypointStats {
   upstreamSessions: number;
 }
 
+/** Parts only some configurations need, with their libraries (gRPC, undici): loaded at start when configured. */
+interface OptionalParts {
+  extAuthz: ExtAuthz | undefined;
+  jwksDispatcher: Dispatcher | undefined;
+}
+
+async function loadOptional(opts: WaypointOptions): Promise<OptionalParts> {
+  const mesh = opts.meshConfig;
+  const ca = opts.jwks?.ca;
+  return {
+    extAuthz: mesh !== undefined && mesh.extAuthzProviders.size > 0 ? new (await import('./l7/ext-authz/custom.js')).ExtAuthz(mesh, opts.logger) : undefined,
+    jwksDispatcher: ca === undefined ? undefined : new (await import('undici')).Agent({ connect: { ca: [...rootCertificates, ...ca] } }),
+  };
+}
+
 /** A running waypoint: every listener wired together. */
 export class Waypoint {
   readonly store: SnapshotStore;
@@ -137,7 +152,8 @@ export class Waypoint {
   #statsTimer: NodeJS.Timeout | undefined;
   #stopCertificateWatch: (() => void) | undefined;
 
-  private constructor(opts: WaypointOptions, store: SnapshotStore) {
+  /** `lazy`: what only some configurations need, loaded by `start` (`loadOptional`). */
+  private constructor(opts: WaypointOptions, store: SnapshotStore, lazy: OptionalParts) {
     this.#opts = opts;
     this.store = store;
     const limits: WaypointLimits = { ...DEFAULT_LIMITS };
@@ -177,7 +193,7 @@ export class Waypoint {
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
-    this.#extAuthz = (opts.meshConfig?.extAuthzProviders.size ?? 0) > 0 ? new ExtAuthz(opts.meshConfig!, log) : undefined;
+    this.#extAuthz = lazy.extAuthz;
     this.accessLog = new SummarizingAccessLog({ logger: log, target: opts.accessLog, setting: () => store.current.accessLogging }, this.traffic);
     this.mainInternal = new MainInternal({
       snapshot,
@@ -194,7 +210,7 @@ export class Waypoint {
       sniffTimeoutMs: limits.sniffTimeoutMs,
       jwt: {
         registry: this.admin.registry,
-        dispatcher: opts.jwks?.ca === undefined ? undefined : new UndiciAgent({ connect: { ca: [...rootCertificates, ...opts.jwks.ca] } }),
+        dispatcher: lazy.jwksDispatcher,
         refreshMs: opts.jwks?.refreshMs,
         cooldownMs: opts.jwks?.cooldownMs,
       },
@@ -228,7 +244,7 @@ export class Waypoint {
       failClosedPolicies: opts.failClosedPolicies,
       ambientDetection: opts.ambientDetection,
     });
-    const wp = new Waypoint(opts, store);
+    const wp = new Waypoint(opts, store, await loadOptional(opts));
     // A source that waits on a remote API (src/config/kube/source.ts) gets readiness served while
     // it syncs: 503 `config: <what is not listed yet>` rather than a refused probe.
     const syncProblem = opts.source?.syncProblem?.bind(opts.source);
