@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLIENT_IP, SVC_PORTS, VIP, WAYPOINT_IPS, WAYPOINT_PORTS } from './config.js';
-import { bulkTransfer, openIdleSessions, rssMb } from './measure.js';
+import { bulkTransfer, cpuSeconds, openIdleSessions, rssMb } from './measure.js';
 import { startMesh, tunnelsReady } from './mesh.js';
 import { BULK, tunnelSpecs, WAYPOINTS } from './modes.js';
 import { killAllNow, stopAll } from './processes.js';
@@ -75,10 +75,19 @@ async function main(): Promise<void> {
             return spec.port;
           };
           const timeoutMs = 30_000 + bulkBytes / 5_000;
+          // CPU seconds of each process in the path during one transfer: where the time goes.
+          const pids = (key: string): Record<string, number> => ({ tunnel: tunnels.get(key)?.pid ?? 0, waypoint: main.pid, backends: mesh.backends.pid, harness: process.pid });
+          const timed = async (key: string, into: number[]): Promise<string> => {
+            const ps = Object.entries(pids(key)).filter(([name]) => key === BULK.waypoint.key || name !== 'waypoint');
+            const cpu0 = ps.map(([, pid]) => (pid === process.pid ? process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 : cpuSeconds(pid)));
+            into.push(await bulkTransfer(CLIENT_IP, port(key), bulkBytes, timeoutMs));
+            const cpu = ps.map(([name, pid], i) => `${name} ${((pid === process.pid ? process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 : cpuSeconds(pid)) - (cpu0[i] ?? 0)).toFixed(1)} s`);
+            return `${into.at(-1)?.toFixed(0)} MB/s (CPU ${cpu.join(', ')})`;
+          };
           for (let r = 0; r < rounds; r++) {
-            baseline.push(await bulkTransfer(CLIENT_IP, port(BULK.baseline.key), bulkBytes, timeoutMs));
-            through.push(await bulkTransfer(CLIENT_IP, port(BULK.waypoint.key), bulkBytes, timeoutMs));
-            log(`bulk round ${r + 1}: direct ${baseline.at(-1)?.toFixed(0)} MB/s, through the waypoint ${through.at(-1)?.toFixed(0)} MB/s`);
+            const direct = await timed(BULK.baseline.key, baseline);
+            const via = await timed(BULK.waypoint.key, through);
+            log(`bulk round ${r + 1}: direct ${direct}; through the waypoint ${via}`);
           }
         }
       }

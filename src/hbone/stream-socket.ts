@@ -9,6 +9,13 @@ export interface StreamSocketAddress {
   localPort: number;
 }
 
+/**
+ * What each direction buffers before backpressure (the Duplex default is 16 KiB, one DATA frame:
+ * a bulk transfer would then pause and resume the HTTP/2 stream on every frame). Memory is taken
+ * only while bytes wait, never by an idle tunnel.
+ */
+const BUFFER_BYTES = 256 * 1024;
+
 /** Streams this process reset itself (so a peer's resets can be told from ours). */
 const localResets = new WeakSet<Http2Stream>();
 
@@ -57,7 +64,7 @@ export class StreamSocket extends Duplex {
   #pushedEnd = false;
 
   constructor(stream: Http2Stream, addr: StreamSocketAddress, prefix?: Buffer) {
-    super({ allowHalfOpen: true, decodeStrings: true });
+    super({ allowHalfOpen: true, decodeStrings: true, readableHighWaterMark: BUFFER_BYTES, writableHighWaterMark: BUFFER_BYTES });
     StreamSocket.#live++;
     this.#stream = stream;
     this.remoteAddress = addr.remoteAddress;
@@ -142,9 +149,10 @@ export class StreamSocket extends Duplex {
       this._write(chunks[0]!.chunk, 'binary', cb);
       return;
     }
-    const bufs = new Array<Buffer>(chunks.length);
-    for (let i = 0; i < chunks.length; i++) bufs[i] = chunks[i]!.chunk;
-    this._write(Buffer.concat(bufs), 'binary', cb);
+    // Each chunk goes on as it is (the HTTP/2 stream frames them anyway): no concatenated copy.
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) this._write(chunks[i]!.chunk, 'binary', noop);
+    this._write(chunks[last]!.chunk, 'binary', cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
