@@ -77,7 +77,7 @@ const runCmd = program
   .addOption(new Option('--hbone <host:port>', 'HBONE listener (connect_terminate) [default: 0.0.0.0:15008]').env('WAYPOINT_HBONE'))
   .addOption(new Option('--admin <host:port>', 'admin listener: config_dump, logging, drain').env('WAYPOINT_ADMIN').default('127.0.0.1:15000'))
   .addOption(new Option('--admin-allow-remote', 'let --admin bind a non-loopback address (its POST endpoints are unauthenticated); refused otherwise').env('WAYPOINT_ADMIN_ALLOW_REMOTE'))
-  .addOption(new Option('--mesh-config <file>', "Istio's mesh config YAML (the istio ConfigMap's mesh key): extensionProviders for CUSTOM policies").env('WAYPOINT_MESH_CONFIG'))
+  .addOption(new Option('--mesh-config <file>', "Istio's mesh config YAML (the istio ConfigMap's mesh key): extensionProviders for CUSTOM policies [Kubernetes mode: the istio ConfigMap of --root-namespace]").env('WAYPOINT_MESH_CONFIG'))
   .addOption(new Option('--metrics <host:port>', 'metrics listener: /stats/prometheus [default: 0.0.0.0:15020]').env('WAYPOINT_METRICS'))
   .addOption(new Option('--readiness <host:port>', 'readiness listener: /healthz/ready [default: 0.0.0.0:15021]').env('WAYPOINT_READINESS'))
   .addOption(new Option('--upstream-hbone-port <port>', 'HBONE port of destination ztunnels').env('WAYPOINT_UPSTREAM_HBONE_PORT').argParser(portArg).default(15008))
@@ -207,8 +207,14 @@ program
   .addOption(trustDomain())
   .addOption(new Option('--base <127.N>', 'move every demo address from 127.0.x.y to 127.N.x.y, so the demo runs beside other loopback services').env('WAYPOINT_DEMO_BASE'))
   .addOption(new Option('--port-offset <n>', 'add n to every port the demo listens on (HBONE, admin, metrics, readiness, tunnels)').env('WAYPOINT_DEMO_PORT_OFFSET').argParser(intArg(0, 40_000)).default(0))
+  .addOption(new Option('--kube', 'through the in-cluster path: a fake Kubernetes API server (deploy/rbac.yaml enforced) and a fake Istio CA on loopback, the waypoint as `waypoint run --kubeconfig …` in Kubernetes mode').env('WAYPOINT_DEMO_KUBE'))
   .addOption(logLevel())
-  .action(async (o: { trustDomain: string; logLevel: string; base?: string; portOffset: number }) => {
+  .action(async (o: { trustDomain: string; logLevel: string; base?: string; portOffset: number; kube?: boolean }) => {
+    if (o.kube === true) {
+      const { kubeDemoCommand } = await import('./commands/demo-kube.js');
+      await kubeDemoCommand(createLogger(o.logLevel), o);
+      return;
+    }
     const { demoCommand } = await import('./commands/demo.js');
     await demoCommand(createLogger(o.logLevel), o);
   });

@@ -24,8 +24,8 @@ import { WaypointMetrics } from './metrics/waypoint-metrics.js';
 import { watchCertificateValidity } from './admin/certificate-readiness.js';
 import { startupWarnings } from './admin/startup-checks.js';
 import { SummarizingAccessLog, TrafficSummary } from './admin/traffic-summary.js';
-import type { MeshConfig } from './config/mesh-config.js';
-import type { ExtAuthz } from './l7/ext-authz/custom.js';
+import { EMPTY_MESH_CONFIG, type MeshConfig } from './config/mesh-config.js';
+import { ExtAuthz } from './l7/ext-authz/custom.js';
 
 /**
  * Certificates that arrive after start (Istio's CA: `src/hbone/istio-ca/certificate-manager.ts`).
@@ -109,17 +109,14 @@ export interface WaypointStats {
   upstreamSessions: number;
 }
 
-/** Parts only some configurations need, with their libraries (gRPC, undici): loaded at start when configured. */
+/** Parts only some configurations need, with their libraries (undici): loaded at start when configured. */
 interface OptionalParts {
-  extAuthz: ExtAuthz | undefined;
   jwksDispatcher: Dispatcher | undefined;
 }
 
 async function loadOptional(opts: WaypointOptions): Promise<OptionalParts> {
-  const mesh = opts.meshConfig;
   const ca = opts.jwks?.ca;
   return {
-    extAuthz: mesh !== undefined && mesh.extAuthzProviders.size > 0 ? new (await import('./l7/ext-authz/custom.js')).ExtAuthz(mesh, opts.logger) : undefined,
     jwksDispatcher: ca === undefined ? undefined : new (await import('undici')).Agent({ connect: { ca: [...rootCertificates, ...ca] } }),
   };
 }
@@ -132,7 +129,7 @@ export class Waypoint {
   readonly upstreams: UpstreamConnections;
   readonly mainInternal: MainInternal;
   /** ext_authz clients of the mesh config's providers (CUSTOM policies); absent without providers. */
-  readonly #extAuthz: ExtAuthz | undefined;
+  readonly #extAuthz: ExtAuthz;
   readonly admin: AdminServers;
   readonly metrics: IstioMetrics;
   /** Reload, certificate-expiry and process metrics. */
@@ -193,7 +190,9 @@ export class Waypoint {
     });
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
-    this.#extAuthz = lazy.extAuthz;
+    // Always there: a source that follows the mesh config (the `istio` ConfigMap) may add providers later.
+    // Its clients load their libraries (undici, gRPC) with their first check.
+    this.#extAuthz = new ExtAuthz(opts.meshConfig ?? EMPTY_MESH_CONFIG, log);
     this.accessLog = new SummarizingAccessLog({ logger: log, target: opts.accessLog, setting: () => store.current.accessLogging }, this.traffic);
     this.mainInternal = new MainInternal({
       snapshot,
@@ -268,6 +267,16 @@ export class Waypoint {
     }
     opts.registerMetrics?.(wp.admin.registry);
     const log = opts.logger;
+    // Istio's mesh config as the source follows it (the `istio` ConfigMap): its ext_authz providers
+    // change with the snapshot that carries them, before any request reads that snapshot.
+    let mesh = first.snapshot.meshConfig;
+    if (mesh !== undefined) wp.#extAuthz.update(mesh);
+    store.on('snapshot', (s) => {
+      if (s.meshConfig === undefined || s.meshConfig === mesh) return;
+      mesh = s.meshConfig;
+      wp.#extAuthz.update(mesh);
+      log.info({ extAuthzProviders: [...mesh.extAuthzProviders.keys()] }, 'mesh config applied');
+    });
     for (const p of first.problems) log.warn({ problem: p }, `config warning: ${p.message}`);
     wp.ops.reload('success', first.snapshot.loadedAt);
     store.on('snapshot', (s) => wp.ops.reload('success', s.loadedAt));
@@ -297,6 +306,12 @@ export class Waypoint {
       wp.clusters.retain(wp.clusters.names().filter((n) => live.has(n.replace(/\|(http|tcp)\/[^|]*\|/, '|$1|'))));
     });
     store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
+    // Open TCP tunnels a new AuthorizationPolicy denies are closed (HTTP: from the next request).
+    let recheckedAgainst = first.snapshot;
+    store.on('snapshot', (s) => {
+      wp.ops.recheckClosed(wp.mainInternal.recheckOpenTunnels(recheckedAgainst, s));
+      recheckedAgainst = s;
+    });
     // A policy that cannot be compiled (failClosedPolicies) is logged once, by name, until fixed.
     let failedClosed = new Set<string>();
     store.on('snapshot', (s) => {
@@ -414,7 +429,7 @@ export class Waypoint {
     this.metrics.close();
     await Promise.allSettled([this.hbone.close(), this.upstreams.close(), this.admin.close()]);
     await this.pool.close();
-    await this.#extAuthz?.close();
+    await this.#extAuthz.close();
     this.accessLog.flush();
   }
 }

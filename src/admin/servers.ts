@@ -167,6 +167,8 @@ export class AdminServers {
             boundWorkloads: [...s.boundWorkloads.values()].map((w) => w.uid),
             workloads: s.workloads,
             warnings: s.warnings,
+            // The mesh config in force when the source follows it (the istio ConfigMap).
+            ...(s.meshConfig !== undefined ? { meshConfig: { extAuthzProviders: [...s.meshConfig.extAuthzProviders.values()].map((p) => ({ name: p.name, kind: p.kind, service: p.service, port: p.port })) } } : {}),
             resources: s.resources.map((r) => ({ file: r.file, kind: r.kind, namespace: r.namespace, name: r.name })),
           };
           send(res, 200, `${JSON.stringify(dump, replacer, 2)}\n`, 'application/json');

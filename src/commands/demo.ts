@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { HboneClientPool } from '../hbone/client-pool.js';
 import { loadResourcesFromText } from '../config/load.js';
 import { LoopbackMesh, type MeshPod } from '../testkit/mesh.js';
 import { Tunnel } from '../testkit/tunnel.js';
 import { EXAMPLE, EXAMPLE_CONFIG } from './example.js';
+import { stopOnSignals } from './stop-signals.js';
 
 interface PodDoc {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
@@ -38,7 +40,7 @@ export function moveConfig(text: string, layout: DemoLayout): string {
 }
 
 /** Destination pods of the example: every Pod with a container port named `http`. */
-function examplePods(config: string): MeshPod[] {
+export function examplePods(config: string): MeshPod[] {
   const { resources } = loadResourcesFromText([{ file: EXAMPLE_CONFIG, text: config }]);
   const pods: MeshPod[] = [];
   for (const r of resources) {
@@ -60,7 +62,7 @@ function examplePods(config: string): MeshPod[] {
   return pods;
 }
 
-const TUNNELS = [
+export const TUNNELS = [
   { port: 15080, authority: `${EXAMPLE.vip}:80`, what: 'HTTP/1.1 to Service echo, port 80 (http)' },
   { port: 15081, authority: `${EXAMPLE.vip}:81`, what: 'h2c to Service echo, port 81 (http2)' },
   { port: 15088, authority: `${EXAMPLE.vip}:8080`, what: 'Service echo, port 8080 (sniffed)' },
@@ -68,52 +70,40 @@ const TUNNELS = [
   { port: 15082, authority: '127.0.11.3:8080', what: 'pod echo-v2 directly by pod IP (direct chain)' },
 ] as const;
 
-/** `waypoint demo`: the whole example mesh on loopback, with tunnels for curl. */
-export async function demoCommand(logger: Logger, opts: { trustDomain: string; base?: string | undefined; portOffset?: number | undefined }): Promise<void> {
+export interface DemoTunnel {
+  port: number;
+  authority: string;
+  what: string;
+}
+
+/** The layout and its derived addresses: where the tunnels listen and where they lead. Pure. */
+export function demoPlan(opts: { base?: string | undefined; portOffset?: number | undefined }): { layout: DemoLayout; local: string; port: (p: number) => number; tunnels: DemoTunnel[] } {
   const layout: DemoLayout = { base: opts.base === undefined ? '127.0' : parseDemoBase(opts.base), portOffset: opts.portOffset ?? 0 };
-  const local = moveAddress('127.0.0.1', layout);
   const port = (p: number): number => p + layout.portOffset;
-  const config = moveConfig(await readFile(EXAMPLE_CONFIG, 'utf8'), layout);
-  const vip = moveAddress(EXAMPLE.vip, layout);
-  const tunnelsToOpen = TUNNELS.map((t) => ({ ...t, port: port(t.port), authority: moveAddress(t.authority, layout) }));
-  const mesh = await LoopbackMesh.start({
-    trustDomain: opts.trustDomain,
-    config,
-    pods: examplePods(config),
-    waypoint: { ip: moveAddress(EXAMPLE.waypointIp, layout), port: port(EXAMPLE.hbonePort), namespace: EXAMPLE.namespace, name: EXAMPLE.waypointName },
-    ztunnelPort: port(EXAMPLE.hbonePort),
-    admin: { host: local, port: port(15000) },
-    metrics: { host: local, port: port(15020) },
-    readiness: { host: local, port: port(15021) },
-    logger,
-  });
-  const client = await mesh.client(EXAMPLE.clientNamespace, EXAMPLE.clientServiceAccount);
-  const tunnels: Tunnel[] = [];
+  return { layout, local: moveAddress('127.0.0.1', layout), port, tunnels: TUNNELS.map((t) => ({ ...t, port: port(t.port), authority: moveAddress(t.authority, layout) })) };
+}
+
+/** Opens the local tunnels (each connection one CONNECT stream to the waypoint); closes them all on a failure. */
+export async function openTunnels(tunnels: readonly DemoTunnel[], local: string, to: { host: string; port: number }, expectedIdentity: string, pool: HboneClientPool, logger: Logger): Promise<Tunnel[]> {
+  const open: Tunnel[] = [];
   try {
-    for (const t of tunnelsToOpen) {
-      const tunnel = new Tunnel({
-        listen: { host: local, port: t.port },
-        to: mesh.hbone,
-        authority: t.authority,
-        expectedIdentity: mesh.waypointIdentity,
-        pool: client,
-        logger,
-      });
+    for (const t of tunnels) {
+      const tunnel = new Tunnel({ listen: { host: local, port: t.port }, to, authority: t.authority, expectedIdentity, pool, logger });
       await tunnel.listen();
-      tunnels.push(tunnel);
+      open.push(tunnel);
     }
   } catch (err) {
-    await Promise.allSettled(tunnels.map((t) => t.close()));
-    await mesh.close();
+    await Promise.allSettled(open.map((t) => t.close()));
     throw err;
   }
-  const lines = [
-    '',
-    'The example mesh is running on loopback (examples/demo-mesh.yaml):',
-    `  waypoint ${EXAMPLE.namespace}/${EXAMPLE.waypointName}  HBONE ${mesh.hbone.host}:${mesh.hbone.port}  identity ${mesh.waypointIdentity}`,
-    `  ${mesh.ztunnels.size} echo pods, each behind its own destination ztunnel on :${port(EXAMPLE.hbonePort)}; Service echo at ${vip}`,
+  return open;
+}
+
+/** The tunnels and the commands to try, as both demos print them. Pure. */
+export function tryThisLines(local: string, port: (p: number) => number, tunnels: readonly DemoTunnel[]): string[] {
+  return [
     '  local tunnels (an outbound ztunnel for the client spiffe://.../ns/demo/sa/sleep):',
-    ...tunnelsToOpen.map((t) => `    ${local}:${t.port} -> ${t.authority.padEnd(18)} ${t.what}`),
+    ...tunnels.map((t) => `    ${local}:${t.port} -> ${t.authority.padEnd(18)} ${t.what}`),
     '',
     'Try:',
     `  curl -s http://${local}:${port(15080)}/hello                       # JSON from the echo pod that answered`,
@@ -129,28 +119,59 @@ export async function demoCommand(logger: Logger, opts: { trustDomain: string; b
     'Access-log lines (JSON) follow below. Ctrl-C stops the demo.',
     '',
   ];
+}
+
+/**
+ * Resolves once SIGTERM, SIGINT or SIGHUP has stopped the demo: `close` runs once (bounded by
+ * 5 s: a stuck peer must not keep the demo alive), then the process exits. A second signal exits
+ * at once.
+ */
+export function untilStopped(logger: Logger, what: string, close: () => Promise<void>): Promise<void> {
+  return stopOnSignals(logger, {
+    signals: ['SIGTERM', 'SIGINT', 'SIGHUP'],
+    deadlineMs: 5_000,
+    onStop: async (signal) => {
+      logger.info({ signal }, `demo stopping: ${what}`);
+      await close().catch((err: unknown) => logger.error({ err }, 'demo: closing failed'));
+      logger.info('demo stopped');
+    },
+  }).stopped;
+}
+
+/** `waypoint demo`: the whole example mesh on loopback, with tunnels for curl. */
+export async function demoCommand(logger: Logger, opts: { trustDomain: string; base?: string | undefined; portOffset?: number | undefined }): Promise<void> {
+  const { layout, local, port, tunnels: tunnelsToOpen } = demoPlan(opts);
+  const config = moveConfig(await readFile(EXAMPLE_CONFIG, 'utf8'), layout);
+  const vip = moveAddress(EXAMPLE.vip, layout);
+  const mesh = await LoopbackMesh.start({
+    trustDomain: opts.trustDomain,
+    config,
+    pods: examplePods(config),
+    waypoint: { ip: moveAddress(EXAMPLE.waypointIp, layout), port: port(EXAMPLE.hbonePort), namespace: EXAMPLE.namespace, name: EXAMPLE.waypointName },
+    ztunnelPort: port(EXAMPLE.hbonePort),
+    admin: { host: local, port: port(15000) },
+    metrics: { host: local, port: port(15020) },
+    readiness: { host: local, port: port(15021) },
+    logger,
+  });
+  const client = await mesh.client(EXAMPLE.clientNamespace, EXAMPLE.clientServiceAccount);
+  let tunnels: Tunnel[];
+  try {
+    tunnels = await openTunnels(tunnelsToOpen, local, mesh.hbone, mesh.waypointIdentity, client, logger);
+  } catch (err) {
+    await mesh.close();
+    throw err;
+  }
+  const lines = [
+    '',
+    'The example mesh is running on loopback (examples/demo-mesh.yaml):',
+    `  waypoint ${EXAMPLE.namespace}/${EXAMPLE.waypointName}  HBONE ${mesh.hbone.host}:${mesh.hbone.port}  identity ${mesh.waypointIdentity}`,
+    `  ${mesh.ztunnels.size} echo pods, each behind its own destination ztunnel on :${port(EXAMPLE.hbonePort)}; Service echo at ${vip}`,
+    ...tryThisLines(local, port, tunnelsToOpen),
+  ];
   process.stderr.write(lines.join('\n'));
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal }, 'demo stopping: tunnels, waypoint, ztunnels and echo pods');
-      // Whatever happens while closing, the process ends: a stuck peer must not keep the demo alive.
-      setTimeout(() => process.exit(0), 5_000).unref();
-      void Promise.allSettled(tunnels.map((t) => t.close()))
-        .then(() => mesh.close())
-        .finally(() => {
-          logger.info('demo stopped');
-          resolve();
-          setTimeout(() => process.exit(0), 200).unref();
-        });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => stop('SIGHUP'));
+  await untilStopped(logger, 'tunnels, waypoint, ztunnels and echo pods', async () => {
+    await Promise.allSettled(tunnels.map((t) => t.close()));
+    await mesh.close();
   });
 }

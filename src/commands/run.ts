@@ -16,7 +16,9 @@ import type { Registry } from 'prom-client';
 import type { KubernetesConfigSource } from '../config/kube/source.js';
 import type { CertificateSource } from '../waypoint.js';
 import { resolveIdentity, type WaypointIdentity } from '../hbone/istio-ca/identity.js';
-import { decideRunMode, DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH, resolveCaSettings } from './run-mode.js';
+import { handleReloadSignal, planSignalReload, type SignalReloadPlan } from './reload-signal.js';
+import { stopOnSignals } from './stop-signals.js';
+import { decideRunMode, type RunMode, DEFAULT_CA_ROOT, DEFAULT_POD_LABELS, DEFAULT_TOKEN_PATH, resolveCaSettings } from './run-mode.js';
 
 export interface RunFlags {
   config: string[];
@@ -88,7 +90,9 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     logger.info({ namespace: identity.namespace, serviceAccount: identity.serviceAccount, name: identity.name, trustDomain: identity.trustDomain, from: identity.from, config: mode.config, certificates: mode.certs }, 'waypoint identity');
   }
 
-  const source = mode.config === 'kubernetes' ? await kubernetesSource(flags.kubeconfig ?? IN_CLUSTER, logger) : undefined;
+  // In Kubernetes mode Istio's mesh config is the `istio` ConfigMap of the root namespace, unless --mesh-config is given.
+  if (mode.config === 'kubernetes' && flags.meshConfig !== undefined) logger.info({ meshConfig: flags.meshConfig, ignored: `${flags.rootNamespace}/istio` }, 'mesh config from --mesh-config: the istio ConfigMap is ignored');
+  const source = mode.config === 'kubernetes' ? await kubernetesSource(flags.kubeconfig ?? IN_CLUSTER, logger, flags.meshConfig === undefined ? flags.rootNamespace : undefined) : undefined;
   let certDir = flags.certs;
   let clientDir: string | undefined;
   let certificates: CertificateSource | undefined;
@@ -155,7 +159,7 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     process.env.WAYPOINT_WORKER_CERTS = certDir;
     if (example) printExampleHelp(hbone, clientDir);
     try {
-      await runPrimary({ ...base, tls: await TlsSource.fromDir(certDir as string), logger, certDir: certDir as string, workers: flags.workers }, logger);
+      await runPrimary({ ...base, tls: await TlsSource.fromDir(certDir as string), logger, certDir: certDir as string, workers: flags.workers, reloadPlan: signalReloadPlan(mode) }, logger);
     } catch (err) {
       printProblems(err);
       throw err;
@@ -163,10 +167,11 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     return;
   }
   let waypoint: Waypoint;
+  const tls = caTls ?? (await TlsSource.fromDir(certDir as string));
   try {
     waypoint = await Waypoint.start({
       ...base,
-      tls: caTls ?? (await TlsSource.fromDir(certDir as string)),
+      tls,
       certificates,
       logger,
       ...(source !== undefined ? { source, failClosedPolicies: true, ambientDetection: 'kubernetes' as const, registerMetrics: (r: Registry) => source.registerMetrics(r) } : {}),
@@ -177,37 +182,22 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
     throw err;
   }
   if (example) printExampleHelp(hbone, clientDir);
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
+  handleReloadSignal({ plan: signalReloadPlan(mode), store: waypoint.store, tls, logger });
+  const { stopped, stop } = stopOnSignals(logger, {
+    signals: ['SIGTERM', 'SIGINT'],
+    onStop: async (signal) => {
       logger.info({ signal, drainMs: flags.drainMs }, 'draining');
-      void waypoint
-        .drain()
-        .then(() => waypoint.close())
-        .catch((err: unknown) => {
-          logger.error({ err }, 'drain or close failed');
-          process.exitCode = 1;
-        })
-        .finally(() => {
-          resolve();
-          // Anything still holding the event loop (a peer that never closes) must not keep us.
-          setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
-        });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    // With certificates from the CA the HBONE listener opens later; if it cannot, stop.
-    waypoint.serving.catch((err: Error) => {
-      logger.fatal({ err: err.message }, 'cannot open the HBONE listener: exiting');
-      process.exitCode = 1;
-      stop('hbone-listen-failed');
-    });
+      await waypoint.drain();
+      await waypoint.close();
+    },
   });
+  // With certificates from the CA the HBONE listener opens later; if it cannot, stop.
+  waypoint.serving.catch((err: Error) => {
+    logger.fatal({ err: err.message }, 'cannot open the HBONE listener: exiting');
+    process.exitCode = 1;
+    stop('hbone-listen-failed');
+  });
+  await stopped;
 }
 
 /**
@@ -217,11 +207,18 @@ export async function runCommand(flags: RunFlags, logger: Logger): Promise<void>
 /** The kubeconfig path that stands for the pod's own service-account credentials. */
 const IN_CLUSTER = 'in-cluster';
 
-async function kubernetesSource(kube: string, logger: Logger): Promise<KubernetesConfigSource> {
+/** `meshNamespace`: follow the `istio` ConfigMap of that namespace (Istio's root namespace). */
+async function kubernetesSource(kube: string, logger: Logger, meshNamespace: string | undefined): Promise<KubernetesConfigSource> {
   const { KubeApiClient } = await import('../config/kube/api-client.js');
   const { KubernetesConfigSource } = await import('../config/kube/source.js');
   const client = kube === IN_CLUSTER ? KubeApiClient.inCluster() : KubeApiClient.fromFile(kube);
-  return new KubernetesConfigSource({ client, logger });
+  const meshConfigMap = meshNamespace === undefined ? undefined : new (await import('../config/kube/mesh-config-map.js')).MeshConfigMap({ namespace: meshNamespace, logger });
+  return new KubernetesConfigSource({ client, logger, meshConfigMap });
+}
+
+/** What SIGHUP re-reads: files only (Kubernetes API objects and Istio CA certificates follow on their own). */
+function signalReloadPlan(mode: RunMode): SignalReloadPlan {
+  return planSignalReload(mode.config === 'kubernetes' ? 'kubernetes' : 'files', mode.certs === 'istio-ca' ? 'istio-ca' : 'files');
 }
 
 function printProblems(err: unknown): void {

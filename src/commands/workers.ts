@@ -6,10 +6,11 @@ import { clustersView, listenersView } from '../admin/views.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import { TlsSource } from '../hbone/tls-source.js';
 import { mergeExpositions } from '../metrics/merge-exposition.js';
+import { handleReloadSignal, reloadAndLog, type SignalReloadPlan } from './reload-signal.js';
 import { Waypoint, type WaypointOptions } from '../waypoint.js';
 
 /** Messages between the primary and its workers. */
-type ToWorker = { type: 'metrics'; id: number } | { type: 'drain' };
+type ToWorker = { type: 'metrics'; id: number } | { type: 'drain' } | { type: 'reload'; plan: SignalReloadPlan };
 type FromWorker = { type: 'ready' } | { type: 'metrics'; id: number; text: string } | { type: 'failed'; message: string };
 
 const METRICS_TIMEOUT_MS = 2_000;
@@ -20,7 +21,7 @@ const METRICS_TIMEOUT_MS = 2_000;
  * every worker is ready, the metrics port merges the workers' expositions, drain reaches every
  * worker. A worker that dies outside a drain is replaced.
  */
-export async function runPrimary(opts: WaypointOptions & { certDir: string; workers: number }, logger: Logger): Promise<void> {
+export async function runPrimary(opts: WaypointOptions & { certDir: string; workers: number; reloadPlan: SignalReloadPlan }, logger: Logger): Promise<void> {
   const tls = await TlsSource.fromDir(opts.certDir);
   const store = new SnapshotStore({ source: opts.source ?? new (await import('../config/file-source.js')).FileConfigSource({ paths: opts.configPaths }), namespace: opts.namespace, name: opts.name, trustDomain: opts.trustDomain, clusterId: opts.clusterId, rootNamespace: opts.rootNamespace });
   const first = await store.reload();
@@ -126,6 +127,11 @@ export async function runPrimary(opts: WaypointOptions & { certDir: string; work
       }, 50);
     };
     quit = () => stop('admin request');
+    // SIGHUP: the primary re-reads for its admin views, each worker for what it serves.
+    const sendReload = (): void => {
+      for (const w of workers) if (w.isConnected()) w.send({ type: 'reload', plan: opts.reloadPlan } satisfies ToWorker);
+    };
+    handleReloadSignal({ plan: opts.reloadPlan, store, tls, logger, onSignal: sendReload });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
@@ -136,6 +142,7 @@ export async function runWorker(opts: WaypointOptions): Promise<void> {
   // The primary decides when to stop; a terminal's Ctrl-C reaches every process of the group.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
+  process.on('SIGHUP', () => undefined);
   let waypoint: Waypoint;
   try {
     waypoint = await Waypoint.start({ ...opts, admin: undefined, metrics: undefined, readiness: undefined });
@@ -149,6 +156,8 @@ export async function runWorker(opts: WaypointOptions): Promise<void> {
         (text) => process.send?.({ type: 'metrics', id: m.id, text } satisfies FromWorker),
         () => process.send?.({ type: 'metrics', id: m.id, text: '' } satisfies FromWorker),
       );
+    } else if (m.type === 'reload') {
+      void reloadAndLog({ store: waypoint.store, tls: opts.tls }, m.plan, opts.logger);
     } else if (m.type === 'drain') {
       void waypoint
         .drain()

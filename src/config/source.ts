@@ -1,3 +1,4 @@
+import type { MeshConfig } from './mesh-config.js';
 import type { ConfigProblem, LoadedResource } from './types.js';
 
 /** The whole configuration as a source holds it at one moment. */
@@ -5,6 +6,11 @@ export interface ConfigState {
   resources: readonly LoadedResource[];
   /** Problems met while reading (an unreadable file, a malformed document, a skipped kind). */
   problems: readonly ConfigProblem[];
+  /**
+   * Istio's mesh config when the source follows it (the Kubernetes source and the `istio`
+   * ConfigMap): the snapshot compiled from this state carries it. Absent: the one given at start.
+   */
+  meshConfig?: MeshConfig | undefined;
 }
 
 export interface ConfigSourceHandlers {

@@ -141,21 +141,34 @@ export class TlsSource extends EventEmitter {
     return checked;
   }
 
+  /**
+   * Re-reads the directory now (a file change, or SIGHUP): installs material that differs from
+   * the current one; a bad set is reported as 'rejected' and the current material kept.
+   * `not-files`: this source was not read from a directory (Istio's CA, a test kit).
+   */
+  async reload(): Promise<'updated' | 'unchanged' | 'rejected' | 'not-files'> {
+    const dir = this.#dir;
+    if (dir === undefined) return 'not-files';
+    try {
+      const m = await readTlsMaterial(dir);
+      if (m.certChainPem === this.#current.certChainPem && m.keyPem === this.#current.keyPem && m.rootCertPem === this.#current.rootCertPem) return 'unchanged';
+      this.install(m, { certChain: join(dir, CERT_CHAIN_FILE), key: join(dir, KEY_FILE), root: join(dir, ROOT_CERT_FILE) });
+      return 'updated';
+    } catch (err) {
+      this.emit('rejected', err instanceof Error ? err : new Error(String(err)));
+      return 'rejected';
+    }
+  }
+
   /** Starts watching the directory; emits 'update' (TlsMaterial) or 'rejected' (Error). */
   watch(): void {
     if (this.#dir === undefined || this.#watcher !== undefined) return;
-    const dir = this.#dir;
-    this.#watcher = watch(dir, { persistent: false }, () => {
+    this.#watcher = watch(this.#dir, { persistent: false }, () => {
       if (this.#debounce !== undefined) this.#debounce.refresh();
       else
         this.#debounce = setTimeout(() => {
           this.#debounce = undefined;
-          readTlsMaterial(dir)
-            .then((m) => {
-              if (m.certChainPem === this.#current.certChainPem && m.keyPem === this.#current.keyPem && m.rootCertPem === this.#current.rootCertPem) return;
-              this.install(m, { certChain: join(dir, CERT_CHAIN_FILE), key: join(dir, KEY_FILE), root: join(dir, ROOT_CERT_FILE) });
-            })
-            .catch((err: Error) => this.emit('rejected', err));
+          void this.reload();
         }, 200);
     });
     this.#watcher.on('error', (err) => this.emit('rejected', err));

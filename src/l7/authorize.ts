@@ -27,6 +27,17 @@ export function authorize(snap: ConfigSnapshot, tunnel: TunnelContext, dest: Des
   });
 }
 
+/**
+ * Network RBAC for a TCP connection: L4 attributes only. A CUSTOM rule naming a provider that a
+ * TCP connection cannot ask (`ignoredOnTcp`: an HTTP ext_authz service) is skipped, as Istio does;
+ * any other CUSTOM rule denies (fail closed). Used at admission and by the re-check of open tunnels.
+ */
+export function authorizeConnection(snap: ConfigSnapshot, tunnel: TunnelContext, ignoredOnTcp: (provider: string) => boolean): AuthzDecision {
+  const verdict = authorize(snap, tunnel, tunnel.destination, undefined);
+  if (verdict.provider !== undefined && ignoredOnTcp(verdict.provider)) return authorize(snap, tunnel, tunnel.destination, undefined, undefined, true);
+  return verdict;
+}
+
 /** Envoy's response code details for a denial: `rbac_access_denied_matched_policy[...]`. */
 export function denialDetails(d: AuthzDecision): string {
   return d.policy === undefined ? 'rbac_access_denied_matched_policy[none]' : `rbac_access_denied_matched_policy[${d.policy}${d.rule === undefined ? '' : `#rule-${d.rule}`}]`;

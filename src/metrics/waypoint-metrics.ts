@@ -1,9 +1,9 @@
 /**
  * The waypoint's own operational series, beside the `istio_*` ones: configuration reloads, the
- * time of the last good configuration, certificate expiry, and prom-client's default process and
- * Node.js metrics (CPU, memory, event-loop lag, GC, handles). Nothing here reads the
- * configuration or the certificate itself: the wiring reports reloads and hands a getter for the
- * certificate's expiry.
+ * time of the last good configuration, certificate expiry, tunnels closed by the policy re-check,
+ * and prom-client's default process and Node.js metrics (CPU, memory, event-loop lag, GC, handles).
+ * Nothing here reads the configuration or the certificate itself: the wiring reports reloads (and
+ * re-check closes) and hands a getter for the certificate's expiry.
  */
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 
@@ -19,6 +19,7 @@ export type ReloadResultLabel = 'success' | 'failure';
 export class WaypointMetrics {
   readonly #reloads: Counter<'result'>;
   readonly #lastSuccess: Gauge;
+  readonly #recheckClosed: Counter<'policy'>;
 
   constructor(registry: Registry, opts: WaypointMetricsOptions) {
     this.#reloads = new Counter({
@@ -44,6 +45,12 @@ export class WaypointMetrics {
         if (notAfter !== undefined) this.set(notAfter.getTime() / 1000);
       },
     });
+    this.#recheckClosed = new Counter({
+      name: 'waypoint_policy_recheck_closed_total',
+      help: 'Open TCP tunnels closed because a new AuthorizationPolicy configuration denies them, by the denying policy',
+      labelNames: ['policy'],
+      registers: [registry],
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   }
 
@@ -51,5 +58,10 @@ export class WaypointMetrics {
   reload(result: ReloadResultLabel, at: Date = new Date()): void {
     this.#reloads.inc({ result });
     if (result === 'success') this.#lastSuccess.set(at.getTime() / 1000);
+  }
+
+  /** Counts tunnels closed by the policy re-check: one entry (the denying policy) per tunnel. */
+  recheckClosed(policies: readonly string[]): void {
+    for (const policy of policies) this.#recheckClosed.inc({ policy });
   }
 }

@@ -31,6 +31,7 @@ import {
   parseWith,
   requestAuthenticationSchema,
   type AuthorizationPolicySpec,
+  type ConditionKind,
   type ConditionSpec,
   type OperationSpec,
   type RuleSpec,
@@ -654,6 +655,20 @@ const SOURCE_PAIRS: ReadonlyArray<readonly [keyof SourceSpec, keyof SourceSpec, 
   ['remoteIpBlocks', 'notRemoteIpBlocks', Attr.remoteIp, 'ip'],
 ];
 
+/** The `when` keys that name one attribute of the connection or request (headers and JWT aside). */
+const CONDITION_ATTRS: Partial<Record<ConditionKind['kind'], readonly [AttrId, MatcherKind]>> = {
+  'source.ip': [Attr.sourceIp, 'ip'],
+  'remote.ip': [Attr.remoteIp, 'ip'],
+  'destination.ip': [Attr.destinationIp, 'ip'],
+  'destination.port': [Attr.port, 'port'],
+  'source.namespace': [Attr.namespace, 'namespace'],
+  'source.serviceAccount': [Attr.serviceAccount, 'serviceAccount'],
+  'source.principal': [Attr.principal, 'principal'],
+  'source.trustDomain': [Attr.trustDomain, 'trustDomain'],
+  'connection.sni': [Attr.sni, 'string'],
+  experimental: [Attr.metadata, 'string'],
+};
+
 const OPERATION_PAIRS: ReadonlyArray<readonly [keyof OperationSpec, keyof OperationSpec, AttrId, MatcherKind]> = [
   ['hosts', 'notHosts', Attr.host, 'host'],
   ['methods', 'notMethods', Attr.method, 'method'],
@@ -777,32 +792,11 @@ function buildRule(rule: RuleSpec, index: number, r: LoadedResource, ctx: Policy
     const values = c.values ?? [];
     const notValues = c.notValues ?? [];
     if (typeof kind === 'string') throw new Error(`unvalidated condition key ${c.key}`);
-    switch (kind.kind) {
-      case 'header':
-        return make(Attr.header, 'header', label, field, kind.name, values, notValues);
-      case 'source.ip':
-        return make(Attr.sourceIp, 'ip', label, field, '', values, notValues);
-      case 'remote.ip':
-        return make(Attr.remoteIp, 'ip', label, field, '', values, notValues);
-      case 'destination.ip':
-        return make(Attr.destinationIp, 'ip', label, field, '', values, notValues);
-      case 'destination.port':
-        return make(Attr.port, 'port', label, field, '', values, notValues);
-      case 'source.namespace':
-        return make(Attr.namespace, 'namespace', label, field, '', values, notValues);
-      case 'source.serviceAccount':
-        return make(Attr.serviceAccount, 'serviceAccount', label, field, '', values, notValues);
-      case 'source.principal':
-        return make(Attr.principal, 'principal', label, field, '', values, notValues);
-      case 'source.trustDomain':
-        return make(Attr.trustDomain, 'trustDomain', label, field, '', values, notValues);
-      case 'connection.sni':
-        return make(Attr.sni, 'string', label, field, '', values, notValues);
-      case 'experimental':
-        return make(Attr.metadata, 'string', label, field, '', values, notValues);
-      default:
-        return make(Attr.jwt, 'jwt', label, field, c.key, values, notValues);
-    }
+    if (kind.kind === 'header') return make(Attr.header, 'header', label, field, kind.name, values, notValues);
+    const simple = CONDITION_ATTRS[kind.kind];
+    // request.auth.*: the JWT attributes, looked up by their key.
+    if (simple === undefined) return make(Attr.jwt, 'jwt', label, field, c.key, values, notValues);
+    return make(simple[0], simple[1], label, field, '', values, notValues);
   });
   return { index, from, to, when };
 }

@@ -6,6 +6,7 @@
  */
 import { buildMeshModel } from '../config/model.js';
 import type { AmbientDetection } from '../config/dataplane.js';
+import type { MeshConfig } from '../config/mesh-config.js';
 import type { ConfigProblem, LoadedResource } from '../config/types.js';
 import { DEFAULT_WAYPOINT_NAME, DEFAULT_WAYPOINT_NAMESPACE } from '../config/waypoint.js';
 import { compilePolicies, DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
@@ -32,6 +33,8 @@ export interface CompileOptions {
   failClosedPolicies?: boolean | undefined;
   /** How Pods outside the ambient data plane are told apart (`src/config/dataplane.ts`). */
   ambientDetection?: AmbientDetection | undefined;
+  /** Istio's mesh config as the source follows it, carried by the snapshot (`ConfigSnapshot.meshConfig`). */
+  meshConfig?: MeshConfig | undefined;
 }
 
 export interface CompileResult {
@@ -75,6 +78,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
     destinations: dr.policies,
     policies: authz.policies,
     ...(accessLogging.setting !== undefined ? { accessLogging: accessLogging.setting } : {}),
+    ...(opts.meshConfig !== undefined ? { meshConfig: opts.meshConfig } : {}),
     resources: Object.freeze([...resources]),
     warnings: Object.freeze(warnings.map((w) => Object.freeze(w))),
   });
@@ -82,7 +86,7 @@ export function compileSnapshot(resources: readonly LoadedResource[], opts: Comp
 }
 
 /** The snapshot before any configuration has loaded: nothing bound, version 0. */
-export function emptySnapshot(opts: Omit<CompileOptions, 'version' | 'loadWarnings' | 'failClosedPolicies' | 'ambientDetection'>): ConfigSnapshot {
+export function emptySnapshot(opts: Omit<CompileOptions, 'version' | 'loadWarnings' | 'failClosedPolicies' | 'ambientDetection' | 'meshConfig'>): ConfigSnapshot {
   return compileSnapshot([], {
     ...opts,
     namespace: opts.namespace ?? DEFAULT_WAYPOINT_NAMESPACE,

@@ -145,6 +145,7 @@ export class SnapshotStore extends EventEmitter<SnapshotStoreEvents> {
           loadWarnings: state.problems,
           failClosedPolicies: this.#opts.failClosedPolicies,
           ambientDetection: this.#opts.ambientDetection,
+          meshConfig: state.meshConfig,
         });
         problems = [...state.problems, ...compiled.problems];
         if (!hasFatalErrors(problems)) snapshot = compiled.snapshot;

@@ -1,4 +1,5 @@
 import type { AccessLogSetting } from '../config/telemetry.js';
+import type { MeshConfig } from '../config/mesh-config.js';
 import type { ConfigProblem, LoadedResource, MeshModel } from '../config/types.js';
 import type { CompiledPolicies } from '../policy/index.js';
 import type { DestinationPolicies, RouteTables } from '../routes/types.js';
@@ -22,6 +23,11 @@ export interface ConfigSnapshot extends MeshModel {
   policies?: CompiledPolicies;
   /** Access logging as a `Telemetry` resource sets it; absent when none applies. */
   accessLogging?: AccessLogSetting;
+  /**
+   * Istio's mesh config when the source follows it (the `istio` ConfigMap in Kubernetes mode);
+   * absent: the one given at start (`--mesh-config`), if any, is in force.
+   */
+  meshConfig?: MeshConfig;
   /** Warnings (dangling references, skipped kinds). Errors never reach a snapshot. */
   warnings: readonly ConfigProblem[];
 }

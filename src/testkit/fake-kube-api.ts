@@ -1,6 +1,8 @@
 /**
  * A fake Kubernetes API server on loopback for tests, demos and benchmarks: cluster-wide list and
- * watch of the kinds the waypoint follows (`src/config/kube/kinds.ts`), with resourceVersions,
+ * watch of the kinds the waypoint follows (`src/config/kube/kinds.ts`), and namespaced list and
+ * watch (with the field selectors `metadata.name=` and `metadata.namespace=`) of those and of
+ * ConfigMaps (Istio's mesh config), with resourceVersions,
  * newline-delimited watch events (ADDED, MODIFIED, DELETED, BOOKMARK), `ERROR` 410 for a watch
  * from a version older than its history, bearer-token authentication, RBAC from
  * `deploy/rbac.yaml`, 404 for APIs marked not installed, and outages (stop, then start on the same
@@ -14,8 +16,8 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { access } from 'node:fs/promises';
-import { apiVersionOf, WATCHED_KINDS, type WatchedKind } from '../config/kube/kinds.js';
-import { parseRbac, rbacAllows, type RbacPolicy } from './fake-kube-rbac.js';
+import { apiVersionOf, CONFIG_MAP_KIND, WATCHED_KINDS, type WatchedKind } from '../config/kube/kinds.js';
+import { parseRbac, rbacAllows, type RbacPolicy, type RbacRequestScope } from './fake-kube-rbac.js';
 
 export type KubeObject = Record<string, unknown> & {
   apiVersion: string;
@@ -48,6 +50,8 @@ interface Collection {
 
 interface Watcher {
   res: http.ServerResponse;
+  /** The namespace of a namespaced watch and the field selector's values. */
+  filter: RbacRequestScope;
   bookmarks: boolean;
   timer: NodeJS.Timeout | undefined;
 }
@@ -84,7 +88,7 @@ export class FakeKubeApi {
     const sa = opts.serviceAccount ?? { namespace: 'default', name: 'waypoint' };
     this.#serviceAccount = `${sa.namespace}/${sa.name}`;
     const notInstalled = new Set(opts.notInstalled ?? []);
-    for (const kind of WATCHED_KINDS) {
+    for (const kind of [...WATCHED_KINDS, CONFIG_MAP_KIND]) {
       const c: Collection = { kind, installed: !notInstalled.has(kind.kind), objects: new Map(), history: [], watchers: new Set() };
       this.#byKind.set(kind.kind, c);
       const base = kind.group === '' ? `/api/${kind.version}` : `/apis/${kind.group}/${kind.version}`;
@@ -244,7 +248,7 @@ export class FakeKubeApi {
       const last = dropped[dropped.length - 1];
       if (last !== undefined) this.#minWatchRv = Math.max(this.#minWatchRv, last.rv);
     }
-    for (const w of c.watchers) writeEvent(w.res, type, object);
+    for (const w of c.watchers) if (selected(object, w.filter)) writeEvent(w.res, type, object);
   }
 
   #endWatches(c: Collection): void {
@@ -266,19 +270,30 @@ export class FakeKubeApi {
       return;
     }
     const c = this.#byPath.get(url.pathname);
-    const single = c === undefined ? this.#singleObject(url.pathname) : undefined;
-    const target = c ?? single?.collection;
+    const inNamespace = c === undefined ? this.#namespacedCollection(url.pathname) : undefined;
+    const single = c === undefined && inNamespace === undefined ? this.#singleObject(url.pathname) : undefined;
+    const target = c ?? inNamespace?.collection ?? single?.collection;
     if (target === undefined || !target.installed) {
       sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
+      return;
+    }
+    const fields = single === undefined ? parseFieldSelector(url.searchParams.get('fieldSelector')) : {};
+    if (fields === undefined) {
+      sendStatus(res, 400, 'BadRequest', `the fake API server supports only the field selectors metadata.name= and metadata.namespace= (${url.searchParams.get('fieldSelector') ?? ''})`);
       return;
     }
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const verb = single !== undefined ? 'get' : watch ? 'watch' : 'list';
     const { group, plural } = target.kind;
-    if (!rbacAllows(this.#rbac, this.#serviceAccount, verb, group, plural)) {
-      this.stats.forbidden.push(`${verb} ${group === '' ? 'core' : group}/${plural}`);
+    // As the real authorizer: the request's namespace from its path, its name from the path or
+    // (list, watch) the metadata.name field selector.
+    const namespace = inNamespace?.namespace ?? (single !== undefined && target.kind.namespaced ? single.key.split('/')[0] : undefined);
+    const filter: RbacRequestScope = { namespace: namespace ?? fields.namespace, name: single !== undefined ? single.key.split('/')[1] : fields.name };
+    if (!rbacAllows(this.#rbac, this.#serviceAccount, verb, group, plural, { namespace, name: filter.name })) {
+      const where = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`;
+      this.stats.forbidden.push(`${verb} ${group === '' ? 'core' : group}/${plural}${namespace === undefined ? '' : ` in ${namespace}`}`);
       const [ns, name] = this.#serviceAccount.split('/');
-      sendStatus(res, 403, 'Forbidden', `${plural}${group === '' ? '' : `.${group}`} is forbidden: User "system:serviceaccount:${ns ?? ''}:${name ?? ''}" cannot ${verb} resource "${plural}" in API group "${group}" at the cluster scope`);
+      sendStatus(res, 403, 'Forbidden', `${plural}${group === '' ? '' : `.${group}`} is forbidden: User "system:serviceaccount:${ns ?? ''}:${name ?? ''}" cannot ${verb} resource "${plural}" in API group "${group}" ${where}`);
       return;
     }
     if (single !== undefined) {
@@ -289,8 +304,16 @@ export class FakeKubeApi {
     }
     const counter = watch ? this.stats.watches : this.stats.lists;
     counter.set(target.kind.kind, (counter.get(target.kind.kind) ?? 0) + 1);
-    if (watch) this.#watch(target, url, res);
-    else this.#list(target, res);
+    if (watch) this.#watch(target, url, res, filter);
+    else this.#list(target, res, filter);
+  }
+
+  /** `/api/v1/namespaces/<ns>/<plural>`: a namespaced collection. */
+  #namespacedCollection(pathname: string): { collection: Collection; namespace: string } | undefined {
+    const m = /^(\/api\/v1|\/apis\/[^/]+\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)$/.exec(pathname);
+    if (m === null) return undefined;
+    const c = this.#byPath.get(`${m[1] ?? ''}/${m[3] ?? ''}`);
+    return c?.kind.namespaced === true ? { collection: c, namespace: decodeURIComponent(m[2] ?? '') } : undefined;
   }
 
   /** `/api/v1/namespaces/<ns>/<plural>/<name>` (and the cluster-scoped `/<plural>/<name>`). */
@@ -308,9 +331,9 @@ export class FakeKubeApi {
     return undefined;
   }
 
-  #list(c: Collection, res: http.ServerResponse): void {
+  #list(c: Collection, res: http.ServerResponse, filter: RbacRequestScope): void {
     const builtIn = BUILT_IN_GROUPS.has(c.kind.group);
-    const items = [...c.objects.values()].map((o) => {
+    const items = [...c.objects.values()].filter((o) => selected(o, filter)).map((o) => {
       if (!builtIn) return o;
       const { apiVersion: _a, kind: _k, ...rest } = o;
       return rest;
@@ -318,7 +341,7 @@ export class FakeKubeApi {
     sendJson(res, 200, { apiVersion: apiVersionOf(c.kind), kind: `${c.kind.kind}List`, metadata: { resourceVersion: String(this.#rv) }, items });
   }
 
-  #watch(c: Collection, url: URL, res: http.ServerResponse): void {
+  #watch(c: Collection, url: URL, res: http.ServerResponse, filter: RbacRequestScope): void {
     const from = url.searchParams.get('resourceVersion') ?? '';
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
@@ -329,11 +352,11 @@ export class FakeKubeApi {
         res.end();
         return;
       }
-      for (const e of c.history) if (e.rv > rv) writeEvent(res, e.type, e.object);
+      for (const e of c.history) if (e.rv > rv && selected(e.object, filter)) writeEvent(res, e.type, e.object);
     } else {
-      for (const o of c.objects.values()) writeEvent(res, 'ADDED', o);
+      for (const o of c.objects.values()) if (selected(o, filter)) writeEvent(res, 'ADDED', o);
     }
-    const w: Watcher = { res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', timer: undefined };
+    const w: Watcher = { res, filter, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', timer: undefined };
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '');
     if (Number.isFinite(timeout) && timeout > 0) {
       w.timer = setTimeout(() => {
@@ -347,6 +370,23 @@ export class FakeKubeApi {
       c.watchers.delete(w);
     });
   }
+}
+
+/** `metadata.name=a,metadata.namespace=b` → its values; {} when absent; undefined for anything else. */
+function parseFieldSelector(text: string | null): RbacRequestScope | undefined {
+  const out: RbacRequestScope = {};
+  if (text === null || text === '') return out;
+  for (const term of text.split(',')) {
+    const m = /^metadata\.(name|namespace)==?(.+)$/.exec(term.trim());
+    if (m === null) return undefined;
+    out[m[1] === 'name' ? 'name' : 'namespace'] = m[2];
+  }
+  return out;
+}
+
+/** Whether `obj` is in the namespace and has the name a request selects. */
+function selected(obj: KubeObject, filter: RbacRequestScope): boolean {
+  return (filter.namespace === undefined || obj.metadata.namespace === filter.namespace) && (filter.name === undefined || obj.metadata.name === filter.name);
 }
 
 function writeEvent(res: http.ServerResponse, type: string, object: unknown): void {

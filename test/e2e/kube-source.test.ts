@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiClient } from '../../src/config/kube/api-client.js';
 import { KubernetesConfigSource } from '../../src/config/kube/source.js';
 import { createTestMesh, writeCertDir, type TestMesh } from '../../src/hbone/certs.js';
-import { HboneClientPool } from '../../src/hbone/client-pool.js';
+import type { HboneClientPool } from '../../src/hbone/client-pool.js';
 import { TlsSource } from '../../src/hbone/tls-source.js';
 import type { EchoReply } from '../../src/testkit/echo-app.js';
 import { EchoApp } from '../../src/testkit/echo-app.js';
@@ -22,6 +22,7 @@ import { FakeKubeApi } from '../../src/testkit/fake-kube-api.js';
 import { FakeZtunnel } from '../../src/testkit/fake-ztunnel.js';
 import { HboneHttpClient } from '../../src/testkit/hbone-http-client.js';
 import { Waypoint } from '../../src/waypoint.js';
+import { sourceClientPool } from '../helpers/source-client.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
 
 const NS = 'shop';
@@ -169,12 +170,7 @@ beforeAll(async () => {
     upstreamHbonePort: ztunnelPort,
     accessLog: { kind: 'logger', logger: cap.logger },
   });
-  const sleep = await ca.issue(NS, 'sleep');
-  client = new HboneClientPool({
-    tls: new TlsSource({ certChainPem: sleep.certChainPem, keyPem: sleep.keyPem, rootCertPem: sleep.rootCertPem, identity: sleep.spiffe, notAfter: new Date(Date.now() + 86_400_000) }),
-    trustDomains: ['cluster.local'],
-    logger: cap.logger,
-  });
+  client = await sourceClientPool(ca, NS, 'sleep', cap.logger);
 }, 60_000);
 
 afterAll(async () => {

@@ -7,7 +7,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMeshCa, issueWorkloadCert, writeCertDir } from '../../src/hbone/certs.js';
@@ -19,6 +18,7 @@ import { LoopbackMesh } from '../../src/testkit/mesh.js';
 import { Waypoint } from '../../src/waypoint.js';
 import { coreMesh } from '../helpers/core-mesh.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
+import { presentedCertificate } from '../helpers/tls-probe.js';
 
 const { config, pods, ip } = coreMesh(157);
 const WAYPOINT_IP = ip('1.10');
@@ -75,17 +75,7 @@ async function hello(path: string): Promise<number> {
 
 /** SHA-256 fingerprint of the certificate the HBONE listener presents to a new handshake. */
 async function presentedFingerprint(): Promise<string> {
-  const cert = await mesh.issue('default', 'probe');
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: mesh.hbone.host, port: mesh.hbone.port, cert: cert.certChainPem, key: cert.keyPem, ca: cert.rootCertPem, ALPNProtocols: ['h2'], rejectUnauthorized: false, timeout: 5000 });
-    s.once('secureConnect', () => {
-      const fp = s.getPeerCertificate().fingerprint256;
-      s.destroy();
-      resolve(fp);
-    });
-    s.once('timeout', () => s.destroy(new Error('TLS handshake timed out')));
-    s.once('error', reject);
-  });
+  return (await presentedCertificate(mesh.hbone.host, mesh.hbone.port, await mesh.issue('default', 'probe'))).fingerprint256;
 }
 
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;

@@ -1,45 +1,70 @@
-// WORK IN PROGRESS: every describe is skipped. The first run failed (503 on the echo Service, no bytes on the TCP one,
-// so most likely the mesh set-up in this file, not yet diagnosed); see the upgrade branch report.
 /**
- * HTTP/1.1 upgrades and half-close through the waypoint, over real HBONE on loopback (127.153):
+ * HTTP/1.1 upgrades and half-close through the waypoint, over real HBONE on loopback (127.185):
  * a WebSocket echo with messages both ways and a clean close, routing and policy applied to the
  * upgrade request, a non-101 answer relayed as a response, the route timeout not cutting an
  * upgraded connection, the access-log line and istio_requests_total for the upgraded exchange;
- * pipelined requests followed by the client's half-close answered in full; TCP half-close both ways.
+ * WebSocket over h2c (RFC 8441 extended CONNECT) relayed upstream as an HTTP/1.1 upgrade;
+ * RequestAuthentication (valid, other-principal and invalid tokens) and a CUSTOM ext_authz
+ * provider (allow, deny) on the upgrade request; pipelined requests followed by the client's
+ * half-close answered in full; TCP half-close both ways.
+ *
+ * The Services select their pods by label, so the mesh writes a Pod resource per pod
+ * (`podResources`; without them every Service has no endpoint and answers 503). The TCP pod's
+ * ztunnel is strict (`strictZtunnel`): it passes half-closes on as ztunnel does, where the lenient
+ * fake closes the app connection as soon as the app ends its side.
  */
+import http2 from 'node:http2';
 import net from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneClientPool } from '../../src/hbone/client-pool.js';
 import type { StreamSocket } from '../../src/hbone/stream-socket.js';
+import { parseMeshConfig, type MeshConfig } from '../../src/config/mesh-config.js';
+import { HttpExtAuthzServer } from '../../src/testkit/ext-authz.js';
 import { HboneHttpClient } from '../../src/testkit/hbone-http-client.js';
 import { LoopbackMesh, type MeshPod } from '../../src/testkit/mesh.js';
 import { parseResponses } from '../helpers/http1-raw.js';
+import { jwks, signingKey, token } from '../helpers/jwt.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
 import { Opcode, WebSocketEchoApp, WsClient } from '../helpers/websocket.js';
 
-const ip = (tail: string): string => `127.153.${tail}`;
-const VIP = { ws: ip('10.1'), echo: ip('10.2'), tcp: ip('10.3') };
+const ip = (tail: string): string => `127.185.${tail}`;
+const VIP = { ws: ip('10.1'), echo: ip('10.2'), tcp: ip('10.3'), wsJwt: ip('10.4'), wsCustom: ip('10.5') };
+const AUTHZ_IP = ip('20.1');
+/** The JWT issuer of the RequestAuthentication (a name only: its keys are inline, never dialled). */
+const ISSUER = 'https://ws-issuer.test';
 const WS_PORT = 8090;
 const TCP_PORT = 9100;
 
 const pods: MeshPod[] = [
   { name: 'ws-1', namespace: 'default', serviceAccount: 'ws', ip: ip('1.1'), httpPort: WS_PORT, echo: false, labels: { app: 'ws' } },
   { name: 'echo-1', namespace: 'default', serviceAccount: 'echo', ip: ip('1.2'), httpPort: 8080, labels: { app: 'echo' } },
-  { name: 'tcp-1', namespace: 'default', serviceAccount: 'tcp', ip: ip('1.3'), httpPort: 8080, tcpPort: TCP_PORT, echo: false, labels: { app: 'tcp' } },
+  { name: 'tcp-1', namespace: 'default', serviceAccount: 'tcp', ip: ip('1.3'), httpPort: 8080, tcpPort: TCP_PORT, echo: false, strictZtunnel: true, labels: { app: 'tcp' } },
 ];
 
-const svc = (name: string, vip: string, ports: string): string => `---
+const svc = (name: string, vip: string, ports: string, app = name): string => `---
 apiVersion: v1
 kind: Service
 metadata: { name: ${name}, namespace: default }
 spec:
   clusterIP: ${vip}
-  selector: { app: ${name} }
+  selector: { app: ${app} }
   ports:
 ${ports}`;
 
-const config = `apiVersion: v1
+/** A security.istio.io resource attached to the Service `target`; `spec` holds the lines after targetRefs. */
+const security = (kind: string, name: string, target: string, spec: string): string => `---
+apiVersion: security.istio.io/v1
+kind: ${kind}
+metadata: { name: ${name}, namespace: default }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: ${target} }]
+${spec}`;
+
+const wsPort = `    - { name: http, port: 80, targetPort: ${WS_PORT}, appProtocol: http }\n`;
+
+/** The mesh: `inlineJwks` is the RequestAuthentication's key set (made in beforeAll). */
+const config = (inlineJwks: string): string => `apiVersion: v1
 kind: Namespace
 metadata: { name: default, labels: { istio.io/use-waypoint: waypoint } }
 ---
@@ -49,7 +74,7 @@ metadata: { name: waypoint, namespace: default, labels: { istio.io/waypoint-for:
 spec:
   gatewayClassName: istio-waypoint
   listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
-${svc('ws', VIP.ws, `    - { name: http, port: 80, targetPort: ${WS_PORT}, appProtocol: http }\n`)}${svc('echo', VIP.echo, '    - { name: http, port: 80, targetPort: 8080, appProtocol: http }\n')}${svc('tcp', VIP.tcp, `    - { name: tcp, port: ${TCP_PORT}, targetPort: ${TCP_PORT}, appProtocol: tcp }\n`)}---
+${svc('ws', VIP.ws, wsPort)}${svc('echo', VIP.echo, '    - { name: http, port: 80, targetPort: 8080, appProtocol: http }\n')}${svc('tcp', VIP.tcp, `    - { name: tcp, port: ${TCP_PORT}, targetPort: ${TCP_PORT}, appProtocol: tcp }\n`)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: ws, namespace: default }
@@ -60,16 +85,35 @@ spec:
       filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-route, value: ws-route }] } }]
       timeouts: { request: 300ms }
       backendRefs: [{ name: ws, port: 80 }]
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: no-denied, namespace: default }
-spec:
-  targetRefs: [{ group: "", kind: Service, name: ws }]
-  action: DENY
-  rules:
-    - to: [{ operation: { paths: ["/ws-denied"] } }]
-`;
+${security('AuthorizationPolicy', 'no-denied', 'ws', '  action: DENY\n  rules: [{ to: [{ operation: { paths: ["/ws-denied"] } }] }]\n')}\
+${svc('ws-jwt', VIP.wsJwt, wsPort, 'ws')}\
+${security('RequestAuthentication', 'ws-jwt', 'ws-jwt', `  jwtRules: [{ issuer: "${ISSUER}", jwks: '${inlineJwks}' }]\n`)}\
+${security('AuthorizationPolicy', 'ws-jwt-alice', 'ws-jwt', `  action: ALLOW\n  rules: [{ from: [{ source: { requestPrincipals: ["${ISSUER}/alice"] } }] }]\n`)}\
+${svc('ws-custom', VIP.wsCustom, wsPort, 'ws')}\
+${security('AuthorizationPolicy', 'ws-custom', 'ws-custom', '  action: CUSTOM\n  provider: { name: ws-authz }\n  rules: [{ to: [{ operation: { paths: ["/*"] } }] }]\n')}`;
+
+/** Allows a check carrying `x-ext-authz: allow` (adding a header upstream); denies others with 429. */
+const authz = new HttpExtAuthzServer({
+  host: AUTHZ_IP,
+  decide: (check) =>
+    check.headers['x-ext-authz'] === 'allow'
+      ? { allow: true, headers: { 'x-ext-authz-check-result': 'allowed' } }
+      : { allow: false, status: 429, headers: { 'x-ext-authz-check-result': 'denied' }, body: 'denied by the authorizer' },
+});
+
+function meshConfig(): MeshConfig {
+  const parsed = parseMeshConfig(`extensionProviders:
+- name: ws-authz
+  envoyExtAuthzHttp:
+    service: ${AUTHZ_IP}
+    port: ${authz.port}
+    includeRequestHeadersInCheck: [x-ext-authz]
+    headersToUpstreamOnAllow: [x-ext-authz-check-result]
+    headersToDownstreamOnDeny: [x-ext-authz-check-result]
+`);
+  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+  return parsed.config;
+}
 
 /** A TCP backend that greets, half-closes its side, and records what the client sends after. */
 class HalfCloseBackend {
@@ -98,26 +142,39 @@ class HalfCloseBackend {
 let mesh: LoopbackMesh;
 let client: HboneClientPool;
 let logs: LogLine[];
+let alice: string;
+let bob: string;
+/** Signed by a key the RequestAuthentication does not list. */
+let forged: string;
 const ws = new WebSocketEchoApp(ip('1.1'), WS_PORT);
 const tcp = new HalfCloseBackend(ip('1.3'), TCP_PORT);
 
 beforeAll(async () => {
+  const key = await signingKey('ws-key', 'ES256');
+  const other = await signingKey('ws-key', 'ES256');
+  alice = await token(key, { iss: ISSUER, sub: 'alice' });
+  bob = await token(key, { iss: ISSUER, sub: 'bob' });
+  forged = await token(other, { iss: ISSUER, sub: 'alice' });
+  await authz.listen();
   const cap = captureLogs('info');
   logs = cap.lines;
   mesh = await LoopbackMesh.start({
-    config,
+    config: config(JSON.stringify(jwks(key))),
+    meshConfig: meshConfig(),
     pods,
     backends: [ws, tcp],
     waypoint: { ip: ip('0.10'), namespace: 'default', name: 'waypoint' },
     metrics: { host: ip('0.10'), port: 0 },
     logger: cap.logger,
     watch: false,
+    podResources: true,
   });
   client = await mesh.client('default', 'sleep');
 });
 
 afterAll(async () => {
   await mesh?.close();
+  await authz.close();
 });
 
 const tunnel = (authority: string): Promise<StreamSocket> => new HboneHttpClient(client, { ...mesh.hbone, authority }).tunnel();
@@ -133,7 +190,7 @@ async function requestsTotal(code: number): Promise<number> {
   return sum;
 }
 
-describe.skip('WebSocket through the waypoint', () => {
+describe('WebSocket through the waypoint', () => {
   it('messages both ways, a clean close, one access line with the whole connection, counted as 101', async () => {
     const from = logs.length;
     const before = await requestsTotal(101);
@@ -196,7 +253,133 @@ describe.skip('WebSocket through the waypoint', () => {
   });
 });
 
-describe.skip('client half-close', () => {
+describe('WebSocket over h2c (RFC 8441 extended CONNECT)', () => {
+  /** An h2c session to the ws Service, once the waypoint's SETTINGS arrived. */
+  async function session(): Promise<http2.ClientHttp2Session> {
+    const sock = await tunnel(`${VIP.ws}:80`);
+    const s = http2.connect(`http://${VIP.ws}`, { createConnection: () => sock });
+    s.on('error', () => undefined);
+    await eventually(() => (s.remoteSettings.enableConnectProtocol === true ? true : undefined), 5000, 'SETTINGS_ENABLE_CONNECT_PROTOCOL from the waypoint');
+    return s;
+  }
+  const connect = (s: http2.ClientHttp2Session, path: string): http2.ClientHttp2Stream =>
+    s.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': path, ':authority': 'ws.default.svc.cluster.local', 'sec-websocket-version': '13' }, { endStream: false });
+  const responseOf = (stream: http2.ClientHttp2Stream): Promise<http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader> =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no response head within 5 s')), 5000);
+      stream.once('response', (h) => {
+        clearTimeout(t);
+        resolve(h);
+      });
+      stream.once('error', reject);
+    });
+
+  it('200 on the stream, messages both ways, a clean close; the backend got an HTTP/1.1 upgrade with a valid key and the route edit', async () => {
+    const from = logs.length;
+    const s = await session();
+    const stream = connect(s, '/ws-h2');
+    const head = await responseOf(stream);
+    expect(head[':status']).toBe(200);
+    expect(head['sec-websocket-accept']).toBeUndefined();
+    const seen = ws.seen.at(-1)!;
+    expect(seen.path).toBe('/ws-h2');
+    expect(seen.headers.upgrade).toBe('websocket');
+    expect(seen.headers['x-route']).toBe('ws-route');
+    expect(Buffer.from(String(seen.headers['sec-websocket-key']), 'base64')).toHaveLength(16);
+    const c = new WsClient(stream, { established: true });
+    c.send(Opcode.text, 'over h2');
+    expect((await c.next()).payload.toString()).toBe('over h2');
+    // Larger than the stream buffers on the way: flow control and backpressure both ways.
+    const big = Buffer.alloc(300 * 1024, 9);
+    c.send(Opcode.binary, big);
+    const echoed = await c.next();
+    expect(echoed.payload.equals(big)).toBe(true);
+    c.send(Opcode.close, Buffer.from([0x03, 0xe8]));
+    const close = await c.next();
+    expect(close.opcode).toBe(Opcode.close);
+    await c.waitEnd();
+    stream.end();
+    s.close();
+    const line = await eventually(() => accessLines(from, '/ws-h2')[0], 5000, 'access line of the h2 WebSocket');
+    expect(line).toMatchObject({ response_code: 101, response_flags: '-', protocol: 'HTTP/2', upstream_host: `${ip('1.1')}:${WS_PORT}` });
+    expect(line.bytes_received).toBeGreaterThan(big.length);
+    expect(line.bytes_sent).toBeGreaterThan(big.length);
+  });
+
+  it('policy applies: an extended CONNECT to a denied path gets 403 and never reaches the backend', async () => {
+    const before = ws.seen.length;
+    const s = await session();
+    const stream = connect(s, '/ws-denied');
+    expect((await responseOf(stream))[':status']).toBe(403);
+    stream.destroy();
+    s.close();
+    expect(ws.seen.length).toBe(before);
+  });
+});
+
+describe('authentication and CUSTOM authorisation of the upgrade request', () => {
+  const host = (name: string): string => `${name}.default.svc.cluster.local`;
+  const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
+
+  it('a valid JWT of the allowed principal upgrades; the token is not forwarded (forwardOriginalToken: false)', async () => {
+    const c = new WsClient(await tunnel(`${VIP.wsJwt}:80`));
+    expect(await c.handshake(host('ws-jwt'), '/ws-jwt', bearer(alice))).toBe(101);
+    expect(ws.seen.at(-1)?.path).toBe('/ws-jwt');
+    expect(ws.seen.at(-1)?.headers.authorization).toBeUndefined();
+    c.send(Opcode.text, 'authenticated');
+    expect((await c.next()).payload.toString()).toBe('authenticated');
+    c.destroy();
+  });
+
+  it('a valid JWT of another principal, or none, is denied by the policy that reads requestPrincipals (403)', async () => {
+    const before = ws.seen.length;
+    for (const extra of [bearer(bob), {}]) {
+      const c = new WsClient(await tunnel(`${VIP.wsJwt}:80`));
+      expect(await c.handshake(host('ws-jwt'), '/ws-jwt', extra)).toBe(403);
+      expect(await c.body()).toBe('RBAC: access denied');
+    }
+    expect(ws.seen.length).toBe(before);
+  });
+
+  it('an invalid JWT gets 401 Jwt verification fails, logged, and never reaches the backend', async () => {
+    const before = ws.seen.length;
+    const from = logs.length;
+    const c = new WsClient(await tunnel(`${VIP.wsJwt}:80`));
+    expect(await c.handshake(host('ws-jwt'), '/ws-forged', bearer(forged))).toBe(401);
+    expect(c.responseHead).toMatch(/\r\nwww-authenticate: Bearer realm="[^"]*", error="invalid_token"/i);
+    expect(await c.body()).toBe('Jwt verification fails');
+    expect(ws.seen.length).toBe(before);
+    const line = await eventually(() => accessLines(from, '/ws-forged')[0], 5000, 'access line of the 401');
+    expect(line.response_code).toBe(401);
+  });
+
+  it('CUSTOM allow: the upgrade goes through with the authorizer\'s header added upstream', async () => {
+    const checks = authz.checks.length;
+    const c = new WsClient(await tunnel(`${VIP.wsCustom}:80`));
+    expect(await c.handshake(host('ws-custom'), '/ws-custom', { 'x-ext-authz': 'allow' })).toBe(101);
+    expect(authz.checks.length).toBe(checks + 1);
+    expect(authz.checks.at(-1)?.path).toBe('/ws-custom');
+    expect(ws.seen.at(-1)?.headers['x-ext-authz-check-result']).toBe('allowed');
+    c.send(Opcode.text, 'authorised');
+    expect((await c.next()).payload.toString()).toBe('authorised');
+    c.destroy();
+  });
+
+  it('CUSTOM deny: the upgrade is answered with the authorizer\'s status, header and body', async () => {
+    const before = ws.seen.length;
+    const from = logs.length;
+    const c = new WsClient(await tunnel(`${VIP.wsCustom}:80`));
+    expect(await c.handshake(host('ws-custom'), '/ws-custom-denied')).toBe(429);
+    expect(c.responseHead).toMatch(/\r\nx-ext-authz-check-result: denied/i);
+    expect(await c.body()).toBe('denied by the authorizer');
+    expect(ws.seen.length).toBe(before);
+    const line = await eventually(() => accessLines(from, '/ws-custom-denied')[0], 5000, 'access line of the CUSTOM denial');
+    expect(line).toMatchObject({ response_code: 429 });
+    expect(String(line.response_flags)).toContain('UAEX');
+  });
+});
+
+describe('client half-close', () => {
   it('two pipelined requests then END_STREAM: both responses arrive in full, then the tunnel ends', async () => {
     const s = await tunnel(`${VIP.echo}:80`);
     const chunks: Buffer[] = [];
@@ -215,7 +398,7 @@ describe.skip('client half-close', () => {
   });
 });
 
-describe.skip('TCP half-close', () => {
+describe('TCP half-close', () => {
   it('the backend ends first and still receives what the client sends after; the client then ends', async () => {
     const s = await tunnel(`${VIP.tcp}:${TCP_PORT}`);
     s.on('error', () => undefined);

@@ -7,6 +7,9 @@
  *   answered with a close frame and the end of the connection;
  * - `Upgrade: websocket` on `/refuse`: 426 with a short body (a non-101 answer);
  * - any plain request: 200 `plain`.
+ *
+ * `WsClient` speaks over an HTTP/1.1 upgrade (`handshake`) or over a stream that already carries
+ * frames (`established`: an HTTP/2 extended CONNECT stream, RFC 8441).
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
@@ -149,9 +152,13 @@ export class WsClient {
   /** Bytes after the head when the answer was not a 101 (a body). */
   rest = Buffer.alloc(0);
   ended = false;
+  readonly #established: boolean;
 
-  constructor(socket: Duplex) {
+  /** `established`: the socket already carries WebSocket frames (an RFC 8441 stream after its 200). */
+  constructor(socket: Duplex, opts: { established?: boolean } = {}) {
     this.#socket = socket;
+    this.#established = opts.established === true;
+    this.#headDone = this.#established;
     socket.on('error', () => undefined);
     socket.on('data', (c: Buffer) => this.#onData(c));
     socket.once('end', () => {
@@ -165,6 +172,7 @@ export class WsClient {
   }
 
   get status(): number {
+    if (this.#established) return 101;
     return Number(/^HTTP\/1\.1 (\d{3})/.exec(this.responseHead)?.[1] ?? 0);
   }
 

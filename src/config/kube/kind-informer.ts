@@ -3,13 +3,15 @@
  * resourceVersion; 410 Gone relists), and keeps it going: client-node stops an informer on any
  * other error, so it is restarted here with backoff. A kind whose API is not installed (404) is
  * reported once, counts as empty and listed, and is tried again every `notInstalledRetryMs`, so a
- * CRD installed later is picked up.
+ * CRD installed later is picked up. With `scope`, one namespace is followed, optionally one object
+ * by name (a field selector, which RBAC `resourceNames` needs for list and watch), and a 403 can
+ * count as empty too (a grant the cluster may not have given).
  */
 import { ListWatch, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeApiClient } from './api-client.js';
 import { Backoff } from './backoff.js';
-import { apiVersionOf, collectionPath, type WatchedKind } from './kinds.js';
+import { apiVersionOf, collectionPath, namespacedCollectionPath, type WatchedKind } from './kinds.js';
 import { slimObject } from './slim.js';
 
 export type SlimObject = Record<string, unknown>;
@@ -33,6 +35,16 @@ export interface KindInformerOptions {
   retryCapMs: number;
   /** Wait before trying a kind whose API is not installed again. */
   notInstalledRetryMs: number;
+  /** Follow one namespace (and one object of it) rather than the whole cluster. */
+  scope?: InformerScope | undefined;
+}
+
+export interface InformerScope {
+  namespace: string;
+  /** Only the object of this name (`fieldSelector=metadata.name=<name>`). */
+  name?: string | undefined;
+  /** A 403 (not allowed to read it) counts as empty, like an API not installed, and is retried as slowly. */
+  forbiddenIsEmpty?: boolean | undefined;
 }
 
 export class KindInformer {
@@ -73,19 +85,22 @@ export class KindInformer {
   /** A fresh ListWatch: after a 404 its resourceVersion belongs to an API that is gone. */
   #newListWatch(): ListWatch<KubernetesObject> {
     const { kind, client, sink } = this.#opts;
-    const path = collectionPath(kind);
+    const scope = this.#opts.scope;
+    const path = scope === undefined ? collectionPath(kind) : namespacedCollectionPath(kind, scope.namespace);
+    const fieldSelector = scope?.name === undefined ? undefined : `metadata.name=${scope.name}`;
+    const listPath = fieldSelector === undefined ? path : `${path}?fieldSelector=${encodeURIComponent(fieldSelector)}`;
     const slim = (obj: unknown): unknown => slimObject(kind, obj) ?? obj;
     const listFn = async (): Promise<{ apiVersion: string; kind: string; metadata: { resourceVersion: string }; items: KubernetesObject[] }> => {
-      const result = await client.list(path);
+      const result = await client.list(listPath);
       const items = result.items.map((i) => slimObject(kind, i)).filter((i): i is SlimObject => i !== undefined);
-      if (this.#installed === false) this.#log.info({ api: apiVersionOf(kind) }, 'API installed now: following it');
+      if (this.#installed === false) this.#log.info({ api: apiVersionOf(kind) }, this.#opts.scope?.forbiddenIsEmpty === true ? 'readable now: following it' : 'API installed now: following it');
       this.#installed = true;
       this.#succeeded();
       sink.replace(kind, items);
       sink.listed(kind);
       return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: result.resourceVersion }, items: items as unknown as KubernetesObject[] };
     };
-    const lw = new ListWatch<KubernetesObject>(path, client.watch(slim), listFn, false);
+    const lw = new ListWatch<KubernetesObject>(path, client.watch(slim), listFn, false, undefined, fieldSelector);
     const live = (f: (obj: SlimObject) => void) => (obj: KubernetesObject): void => {
       if (this.#lw !== lw) return;
       this.#succeeded();
@@ -120,9 +135,12 @@ export class KindInformer {
     const status = (err as { statusCode?: unknown; code?: unknown }).statusCode ?? (err as { code?: unknown }).code;
     const message = err instanceof Error ? err.message : String(err);
     let delay: number;
-    if (status === 404) {
+    const forbidden = status === 403 && this.#opts.scope?.forbiddenIsEmpty === true;
+    if (status === 404 || forbidden) {
       if (this.#installed !== false) {
-        this.#log.info({ api: apiVersionOf(this.kind), retryMs: this.#opts.notInstalledRetryMs }, 'API not installed: treated as empty until it is');
+        const where = { api: apiVersionOf(this.kind), ...(this.#opts.scope !== undefined ? { namespace: this.#opts.scope.namespace, name: this.#opts.scope.name } : {}), retryMs: this.#opts.notInstalledRetryMs };
+        if (forbidden) this.#log.warn({ ...where, err: message }, 'not allowed to read it (403): treated as absent until it is');
+        else this.#log.info(where, 'API not installed: treated as empty until it is');
       }
       this.#installed = false;
       this.#opts.sink.replace(this.kind, []);

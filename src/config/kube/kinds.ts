@@ -41,3 +41,16 @@ export function apiVersionOf(k: WatchedKind): string {
 export function collectionPath(k: WatchedKind): string {
   return k.group === '' ? `/api/${k.version}/${k.plural}` : `/apis/${k.group}/${k.version}/${k.plural}`;
 }
+
+/**
+ * Istio's mesh config, the `istio` ConfigMap of the root namespace: followed in that namespace
+ * only, by name (`deploy/rbac.yaml` grants a Role there, limited to that name). Not cluster-wide,
+ * so not in `WATCHED_KINDS`.
+ */
+export const CONFIG_MAP_KIND: WatchedKind = Object.freeze({ kind: 'ConfigMap', group: '', version: 'v1', plural: 'configmaps', namespaced: true });
+
+/** A namespace's collection path: `/api/v1/namespaces/istio-system/configmaps`. */
+export function namespacedCollectionPath(k: WatchedKind, namespace: string): string {
+  const base = k.group === '' ? `/api/${k.version}` : `/apis/${k.group}/${k.version}`;
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/${k.plural}`;
+}

@@ -75,6 +75,8 @@ const TOP_LEVEL: Readonly<Record<string, readonly string[]>> = {
   Service: ['spec'],
   Pod: ['spec', 'status'],
   EndpointSlice: ['addressType', 'endpoints', 'ports'],
+  /** The `istio` ConfigMap: only its `mesh` key is read. */
+  ConfigMap: ['data'],
 };
 
 /**
@@ -99,6 +101,7 @@ export function slimObject(k: WatchedKind, obj: unknown): Json | undefined {
     const v = obj[key];
     if (v === undefined) continue;
     if (k.kind === 'Pod') out[key] = key === 'spec' ? slimPodSpec(v) : slimPodStatus(v);
+    else if (k.kind === 'ConfigMap') out[key] = pick(v, ['mesh']);
     else if (k.kind === 'Service') out[key] = pick(v, ['type', 'clusterIP', 'clusterIPs', 'ports', 'selector']);
     else if (key === 'endpoints') out[key] = each(v, (e) => (isRecord(e) ? { ...(pick(e, ['addresses', 'conditions']) as Json), ...(e['targetRef'] !== undefined ? { targetRef: pick(e['targetRef'], ['kind', 'name', 'namespace']) } : {}) } : e));
     else out[key] = v;

@@ -3,6 +3,7 @@
  * wide; each object slimmed (`slim.ts`) and checked by the file loader's schemas (`objects.ts`).
  * Changes are coalesced into one `change` carrying the whole set. One bad object never stops
  * updates: it is logged, counted, listed among the problems (`/config_dump` warnings) and skipped.
+ * With `meshConfigMap`, Istio's mesh config is followed too and handed over with every change.
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
@@ -10,7 +11,8 @@ import type { ConfigSource, ConfigSourceHandlers, ConfigState } from '../source.
 import type { ConfigProblem, LoadedResource } from '../types.js';
 import type { KubeApiClient } from './api-client.js';
 import { KindInformer, type KindSink, type SlimObject } from './kind-informer.js';
-import { WATCHED_KINDS, type WatchedKind } from './kinds.js';
+import { CONFIG_MAP_KIND, WATCHED_KINDS, type WatchedKind } from './kinds.js';
+import type { MeshConfigMap } from './mesh-config-map.js';
 import { toLoadedResource, type ObjectOutcome } from './objects.js';
 
 export interface KubernetesConfigSourceOptions {
@@ -24,6 +26,11 @@ export interface KubernetesConfigSourceOptions {
   notInstalledRetryMs?: number | undefined;
   /** The kinds to follow; default all (`WATCHED_KINDS`). */
   kinds?: readonly WatchedKind[] | undefined;
+  /**
+   * Also follow Istio's mesh config, the `istio` ConfigMap of the root namespace (in that
+   * namespace only, by name); its absence or a 403 means no mesh config. Absent: not followed.
+   */
+  meshConfigMap?: MeshConfigMap | undefined;
 }
 
 interface Entry {
@@ -43,6 +50,7 @@ export class KubernetesConfigSource implements ConfigSource {
   readonly #opts: KubernetesConfigSourceOptions;
   readonly #log: Logger;
   readonly #kinds: readonly WatchedKind[];
+  /** One per kind, then the mesh config's when followed. */
   readonly #informers: KindInformer[];
   readonly #objects = new Map<string, Map<string, Entry>>();
   readonly #listed = new Set<string>();
@@ -81,16 +89,34 @@ export class KubernetesConfigSource implements ConfigSource {
         }),
     );
     for (const k of this.#kinds) this.#objects.set(k.kind, new Map());
+    const mesh = opts.meshConfigMap;
+    if (mesh !== undefined) {
+      const apply = (obj: SlimObject | undefined): void => {
+        if (mesh.set(obj)) this.#changed();
+      };
+      const named = (objs: SlimObject[]): SlimObject | undefined => objs.find((o) => keyOf(o) === `${mesh.namespace}/${mesh.name}`);
+      this.#informers.push(
+        new KindInformer({
+          kind: CONFIG_MAP_KIND,
+          client: opts.client,
+          sink: { replace: (_k, objs) => apply(named(objs)), upsert: (_k, obj) => apply(named([obj])), remove: () => apply(undefined), listed: (k) => this.#markListed(k) },
+          logger: this.#log,
+          retryCapMs: opts.retryCapMs ?? 5_000,
+          notInstalledRetryMs: opts.notInstalledRetryMs ?? 30_000,
+          scope: { namespace: mesh.namespace, name: mesh.name, forbiddenIsEmpty: true },
+        }),
+      );
+    }
   }
 
-  /** True once every kind has been listed once. */
+  /** True once every kind (and the mesh config, when followed) has been listed once. */
   get isSynced(): boolean {
-    return this.#listed.size === this.#kinds.length;
+    return this.#listed.size === this.#informers.length;
   }
 
   /** The kinds not listed yet (for readiness reasons). */
   unsyncedKinds(): string[] {
-    return this.#kinds.filter((k) => !this.#listed.has(k.kind)).map((k) => k.kind);
+    return this.#informers.filter((i) => !this.#listed.has(i.kind.kind)).map((i) => i.kind.kind);
   }
 
   /** Why the first configuration is not complete yet (readiness), or undefined once every kind listed. */
@@ -157,7 +183,10 @@ export class KubernetesConfigSource implements ConfigSource {
         else problems.push(...e.outcome.problems);
       }
     }
-    return { resources, problems };
+    const mesh = this.#opts.meshConfigMap;
+    if (mesh === undefined) return { resources, problems };
+    problems.push(...mesh.problems());
+    return { resources, problems, meshConfig: mesh.current };
   }
 
   #changed(): void {

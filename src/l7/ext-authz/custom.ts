@@ -6,6 +6,7 @@
  * config leaves the fail-closed 403 as it is, as istiod's "deny due to bad CUSTOM action". TCP
  * connections: see `ignoredOnTcp`.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { ExtAuthzProvider, MeshConfig } from '../../config/mesh-config.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
@@ -30,10 +31,28 @@ export class ExtAuthz {
 
   constructor(mesh: MeshConfig, logger: Logger) {
     this.#log = logger.child({ filter: 'ext_authz' });
+    this.update(mesh);
+  }
+
+  /**
+   * Takes the providers of a new mesh config (the `istio` ConfigMap changed): a provider defined
+   * as before keeps its client and connections; the HTTP clients of removed or changed ones are
+   * closed once their checks in flight are done.
+   */
+  update(mesh: MeshConfig): void {
+    const old = new Map(this.#providers);
+    this.#providers.clear();
     for (const provider of mesh.extAuthzProviders.values()) {
+      const prev = old.get(provider.name);
+      if (prev !== undefined && isDeepStrictEqual(prev.provider, provider)) {
+        this.#providers.set(provider.name, prev);
+        old.delete(provider.name);
+        continue;
+      }
       const client = provider.kind === 'http' ? new HttpExtAuthzClient(provider) : (this.#grpc ??= new GrpcExtAuthzClient());
       this.#providers.set(provider.name, { provider, client });
     }
+    for (const { client } of old.values()) if (client !== this.#grpc) client.close().catch(() => undefined);
   }
 
   /** True when `plan` is the CUSTOM layer's stop and its provider is configured here. */
@@ -60,7 +79,7 @@ export class ExtAuthz {
     const entry = this.#providers.get(plan.extAuthzProvider)!;
     const { provider, client } = entry;
     const target = resolveProvider(snap, provider.service, provider.port);
-    const outcome = await client.check(target, checkInput(head, plan.path), provider.timeoutMs);
+    const outcome = await client.check(target, checkInput(head, plan.base.path), provider.timeoutMs);
     if (outcome.kind === 'error') this.#log.warn({ provider: provider.name, target: `${target.host}:${target.port}`, reason: outcome.reason, failOpen: provider.failOpen }, 'ext_authz check failed');
     const verdict = verdictFor(provider, outcome, plan);
     if (verdict.kind === 'reply') return verdict.plan;
@@ -72,7 +91,9 @@ export class ExtAuthz {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...new Set([...this.#providers.values()].map((e) => e.client))].map((c) => c.close()));
+    const clients = new Set<ExtAuthzClient>([...this.#providers.values()].map((e) => e.client));
+    if (this.#grpc !== undefined) clients.add(this.#grpc);
+    await Promise.all([...clients].map((c) => c.close()));
   }
 }
 

@@ -96,14 +96,7 @@ export function decide(req: HttpRequestHead, snap: ConfigSnapshot, options: Deci
       applyHeaderMutation(out, rule.responseHeaders);
       return {
         kind: 'redirect',
-        destination: base.destination,
-        path: base.path,
-        route: base.route,
-        dryRun: base.dryRun,
-        upstreamCluster: base.upstreamCluster,
-        service: base.service,
-        delayMs: base.delayMs,
-        flags: base.flags,
+        base,
         status: action.status,
         headers: out,
       };
@@ -181,18 +174,9 @@ function decideForward(req: HttpRequestHead, snap: ConfigSnapshot, options: Deci
     body = (action.retry.retries > 0 || action.mirrors.length > 0) && declared <= options.bodyBufferLimit ? 'buffer' : 'stream';
   }
 
-  // Fields copied one by one: an object spread of `base` here cost ~40 µs per call (V8's slow
-  // clone path for an object whose fields changed after it was created).
   const plan: ForwardPlan = {
     kind: 'forward',
-    destination: base.destination,
-    path: base.path,
-    route: base.route,
-    dryRun: base.dryRun,
-    upstreamCluster: base.upstreamCluster,
-    service: base.service,
-    delayMs: base.delayMs,
-    flags: base.flags,
+    base,
     target,
     hashKey: hashKeyFor(target, req.headers, path, req.tunnel),
     head: { method: req.method, path: upstreamPath, authority, headers },
@@ -268,14 +252,7 @@ function directFlags(action: DirectResponseAction): ResponseFlags {
 function reply(base: PlanBase, status: number, body: string, replyFlags: ResponseFlags, details: string | undefined, rule: CompiledRule | undefined): ReplyPlan {
   return {
     kind: 'reply',
-    destination: base.destination,
-    path: base.path,
-    route: base.route,
-    dryRun: base.dryRun,
-    upstreamCluster: base.upstreamCluster,
-    service: base.service,
-    delayMs: base.delayMs,
-    flags: base.flags,
+    base,
     status,
     body,
     replyFlags,

@@ -29,24 +29,24 @@ export interface ExecuteDeps {
 /** Carries out `plan` for the request; the exchange records what happens. */
 export function execute(deps: ExecuteDeps, ex: Exchange, plan: Plan, req: DownstreamRequest, res: DownstreamResponse): void {
   recordPlan(ex, plan);
-  if (plan.delayMs === undefined) act(deps, ex, plan, req, res);
+  if (plan.base.delayMs === undefined) act(deps, ex, plan, req, res);
   else {
     const delayed = plan;
     setTimeout(() => {
       if (!res.destroyed) act(deps, ex, delayed, req, res);
-    }, plan.delayMs);
+    }, plan.base.delayMs);
   }
 }
 
 /** What every plan records in the exchange before it is carried out. */
 export function recordPlan(ex: Exchange, plan: Plan): void {
   const rec = ex.rec;
-  ex.destination = plan.destination;
-  if (plan.route !== undefined) rec.route = plan.route;
-  if (plan.dryRun !== undefined) rec.dry_run = plan.dryRun;
-  if (plan.upstreamCluster !== undefined) rec.upstream_cluster = plan.upstreamCluster;
-  ex.service = plan.service;
-  ex.flags(plan.flags);
+  ex.destination = plan.base.destination;
+  if (plan.base.route !== undefined) rec.route = plan.base.route;
+  if (plan.base.dryRun !== undefined) rec.dry_run = plan.base.dryRun;
+  if (plan.base.upstreamCluster !== undefined) rec.upstream_cluster = plan.base.upstreamCluster;
+  ex.service = plan.base.service;
+  ex.flags(plan.base.flags);
 }
 
 function act(deps: ExecuteDeps, ex: Exchange, plan: Plan, req: DownstreamRequest, res: DownstreamResponse): void {

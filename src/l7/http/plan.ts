@@ -60,8 +60,9 @@ export interface PlanBase {
 }
 
 /** Answer the request here, without an upstream. */
-export interface ReplyPlan extends PlanBase {
+export interface ReplyPlan {
   kind: 'reply';
+  base: PlanBase;
   status: number;
   body: string;
   /** Flags and details recorded when the reply is sent. */
@@ -76,8 +77,9 @@ export interface ReplyPlan extends PlanBase {
   extAuthzProvider?: string;
 }
 
-export interface RedirectPlan extends PlanBase {
+export interface RedirectPlan {
   kind: 'redirect';
+  base: PlanBase;
   status: number;
   /** `location`, `content-length: 0`, and the rule's response header edits. */
   headers: HeaderMap;
@@ -102,8 +104,9 @@ export interface MirrorPlan {
 /** How the request body is handled: none, streamed once, or buffered whole for retries and mirrors. */
 export type BodyHandling = 'none' | 'stream' | 'buffer';
 
-export interface ForwardPlan extends PlanBase, ForwardSpec {
+export interface ForwardPlan extends ForwardSpec {
   kind: 'forward';
+  base: PlanBase;
   head: UpstreamHead;
   body: BodyHandling;
   /** Whole-request timeout, retries included. */

@@ -11,6 +11,11 @@ export interface InnerH2cOptions {
   idleTimeoutMs: number;
   /** Called for every request within the header limit. */
   onRequest: (ctx: TunnelContext, req: Http2ServerRequest, res: Http2ServerResponse) => void;
+  /**
+   * Called for an extended CONNECT (RFC 8441, `:protocol`) within the header limit; when set,
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL is sent. Absent, nghttp2 refuses `:protocol` (RST_STREAM).
+   */
+  onExtendedConnect?: (ctx: TunnelContext, req: Http2ServerRequest, res: Http2ServerResponse) => void;
 }
 
 /**
@@ -32,11 +37,19 @@ export class InnerH2cServer {
     this.#opts = opts;
     this.#log = opts.logger;
     this.#server = http2.createServer({
-      settings: { maxConcurrentStreams: 100, initialWindowSize: 1024 * 1024, enablePush: false, maxHeaderListSize: opts.maxHeaderBytes },
+      settings: {
+        maxConcurrentStreams: 100,
+        initialWindowSize: 1024 * 1024,
+        enablePush: false,
+        maxHeaderListSize: opts.maxHeaderBytes,
+        enableConnectProtocol: opts.onExtendedConnect !== undefined,
+      },
       maxSessionMemory: 32,
     });
     this.#server.on('session', (session: Http2Session) => this.#onSession(session));
-    this.#server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.#onRequest(req, res));
+    this.#server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.#onRequest(req, res, opts.onRequest));
+    // Node's compatibility layer hands every CONNECT here (405 when nobody listens).
+    this.#server.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => this.#onConnect(req, res));
   }
 
   /** Serves h2c on a tunnel's socket (the preface is already in its first bytes). */
@@ -93,7 +106,18 @@ export class InnerH2cServer {
     arm();
   }
 
-  #onRequest(req: Http2ServerRequest, res: Http2ServerResponse): void {
+  #onConnect(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const handler = this.#opts.onExtendedConnect;
+    if (handler !== undefined && req.headers[':protocol'] !== undefined) {
+      this.#onRequest(req, res, handler);
+      return;
+    }
+    // A plain CONNECT inside a tunnel: what Node answers when no one handles it.
+    res.writeHead(405, { 'content-length': '0' });
+    res.end();
+  }
+
+  #onRequest(req: Http2ServerRequest, res: Http2ServerResponse, handle: InnerH2cOptions['onRequest']): void {
     const ctx = this.#ctx.get(req.stream.session as Http2Session);
     if (ctx === undefined) {
       res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
@@ -109,7 +133,7 @@ export class InnerH2cServer {
       res.end();
       return;
     }
-    this.#opts.onRequest(ctx, req, res);
+    handle(ctx, req, res);
   }
 
   /** GOAWAY to every session, so that the tunnels under them can finish. */

@@ -10,12 +10,13 @@ import type { IstioMetrics } from '../../metrics/istio-metrics.js';
 import { chainName, classifyDestination } from './classify.js';
 import { handleHttpRequest, type HttpProxyDeps } from '../http/proxy.js';
 import type { ExtAuthz } from '../ext-authz/custom.js';
-import { handleUpgrade } from '../http/upgrade.js';
+import { handleExtendedConnect, handleUpgrade } from '../http/upgrade.js';
 import type { HttpExchangeReport } from '../http/exchange.js';
 import { InnerH2cServer } from './inner-h2c.js';
 import { InnerHttp1Server } from './inner-http1.js';
 import { sniffTunnel } from './tunnel-sniffer.js';
 import { relayTcp, type TcpRelayDeps } from '../tcp/relay.js';
+import { OpenTunnels } from '../tcp/open-tunnels.js';
 import { ClusterRegistry } from '../cluster/registry.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import { sourceOf } from './source.js';
@@ -80,6 +81,7 @@ export class MainInternal {
   readonly #http1: InnerHttp1Server;
   readonly #h2c: InnerH2cServer;
   readonly #tcpDeps: TcpRelayDeps;
+  readonly #openTunnels: OpenTunnels;
   /** RequestAuthentication (JWT) for the HTTP requests; its key sets follow the snapshot. */
   readonly authn: JwtAuthenticator;
 
@@ -101,7 +103,9 @@ export class MainInternal {
       report: opts.metrics === undefined ? undefined : httpReporter(opts.metrics),
       extAuthz: opts.extAuthz,
     };
-    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, extAuthz: opts.extAuthz };
+    const ignoredOnTcp = (provider: string): boolean => opts.extAuthz?.ignoredOnTcp(provider) === true;
+    this.#openTunnels = new OpenTunnels({ logger: this.#log, ignoredOnTcp });
+    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, ignoredOnTcp, openTunnels: this.#openTunnels };
     const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes;
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_LIMITS.idleTimeoutMs;
     const upgradeDeps = { ...deps, idleTimeoutMs };
@@ -118,6 +122,7 @@ export class MainInternal {
       maxHeaderBytes,
       idleTimeoutMs,
       onRequest: (ctx, req, res) => handleHttpRequest(deps, ctx, 'h2c', req, res),
+      onExtendedConnect: (ctx, req, res) => handleExtendedConnect(upgradeDeps, ctx, req, res),
     });
   }
 
@@ -167,6 +172,16 @@ export class MainInternal {
       { remoteAddress: ctx.peer.address, remotePort: ctx.peer.port, localAddress: ctx.authority.ip, localPort: ctx.authority.port },
       prefix,
     );
+  }
+
+  /**
+   * The policy re-check of open connections, on a snapshot swap: TCP tunnels `next` denies are
+   * closed and logged (`connection closed by policy re-check`). HTTP connections need nothing:
+   * each request is authorized on the snapshot current when it starts. Returns the policies that
+   * closed tunnels, one entry per tunnel.
+   */
+  recheckOpenTunnels(prev: ConfigSnapshot, next: ConfigSnapshot): string[] {
+    return this.#openTunnels.recheck(prev, next);
   }
 
   /**

@@ -2,18 +2,18 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { formatAuthority } from '../../hbone/authority.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
-import type { AccessLog } from '../../metrics/access-log.js';
+import type { AccessLog, AccessRecord } from '../../metrics/access-log.js';
 import { TcpReporter, type IstioMetrics } from '../../metrics/istio-metrics.js';
 import type { Endpoint } from '../../config/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
-import { authorize, denialDetails } from '../authorize.js';
-import type { ExtAuthz } from '../ext-authz/custom.js';
+import { authorizeConnection, denialDetails } from '../authorize.js';
 import { DEFAULT_TRAFFIC_POLICY } from '../../routes/default-route.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import { withResponseFlag, type ResponseFlag } from '../../metrics/response-flags.js';
 import { clusterName, tunnelRecord, type Destination, type TunnelContext } from '../tunnel.js';
 import type { UpstreamConnections } from '../upstream/connections.js';
 import { upstreamEndpoint } from '../upstream/endpoint.js';
+import type { OpenTunnels, OpenTunnel } from './open-tunnels.js';
 import type { UpstreamTlsPolicy } from '../../routes/types.js';
 
 export interface TcpRelayDeps {
@@ -24,8 +24,10 @@ export interface TcpRelayDeps {
   accessLog: AccessLog;
   logger: Logger;
   metrics?: IstioMetrics | undefined;
-  /** ext_authz providers: a CUSTOM rule naming an HTTP provider is skipped on TCP, as Istio does. */
-  extAuthz?: ExtAuthz | undefined;
+  /** ext_authz providers a TCP connection cannot ask: a CUSTOM rule naming one is skipped, as Istio does. */
+  ignoredOnTcp: (provider: string) => boolean;
+  /** Admitted tunnels are kept here while open, for the policy re-check (absent: not re-checked). */
+  openTunnels?: OpenTunnels | undefined;
 }
 
 /**
@@ -70,8 +72,7 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
 
   // Network RBAC: L4 attributes only; a denied tunnel closes before any byte goes upstream.
   const snap = deps.snapshot();
-  let verdict = authorize(snap, tunnel, tunnel.destination, undefined);
-  if (verdict.provider !== undefined && deps.extAuthz?.ignoredOnTcp(verdict.provider) === true) verdict = authorize(snap, tunnel, tunnel.destination, undefined, undefined, true);
+  const verdict = authorizeConnection(snap, tunnel, deps.ignoredOnTcp);
   if (verdict.dryRun.length > 0) rec.dry_run = verdict.dryRun;
   if (!verdict.allowed) {
     connected = true;
@@ -81,6 +82,7 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     down.destroy();
     return;
   }
+  if (deps.openTunnels !== undefined) track(deps.openTunnels, tunnel, down, rec, () => (connected = true));
 
   const choice = chooseEndpoint(deps, tunnel.destination);
   rec.upstream_cluster = choice.cluster;
@@ -124,6 +126,25 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
       down.destroy();
     },
   );
+}
+
+/**
+ * Keeps an admitted tunnel in `open` until it closes. Closed by the re-check, its access record
+ * names the policy (as a denial at admission does) and says why in `details`.
+ */
+function track(open: OpenTunnels, tunnel: TunnelContext, down: StreamSocket, rec: AccessRecord, settled: () => void): void {
+  const entry: OpenTunnel = {
+    tunnel,
+    close: (denial) => {
+      settled();
+      rec.policy = denial.policy;
+      rec.response_code_details = denial.details;
+      rec.details = `connection closed by policy re-check: ${denial.reason}`;
+      down.destroy();
+    },
+  };
+  open.add(entry);
+  down.once('close', () => open.delete(entry));
 }
 
 /**

@@ -201,8 +201,8 @@ describe('decide: local replies', () => {
       flags: want.flags,
       details: want.details,
     });
-    if (want.route !== undefined) expect(p.route).toBe(want.route);
-    if (want.cluster !== undefined) expect(p.upstreamCluster).toEqual(want.cluster);
+    if (want.route !== undefined) expect(p.base.route).toBe(want.route);
+    if (want.cluster !== undefined) expect(p.base.upstreamCluster).toEqual(want.cluster);
   });
 
   it('a forward whose backends all have weight 0 → 500 NC', () => {
@@ -210,7 +210,7 @@ describe('decide: local replies', () => {
     const rule: CompiledRule = { routeName: 'HTTPRoute/bookinfo/zero', ruleName: '0', requestHeaders: EMPTY_HEADER_MUTATION, responseHeaders: EMPTY_HEADER_MUTATION, action: zero };
     const routes: RouteTables = { get: () => ({ sources: [], match: () => ({ rule }) }), describe: () => ({}) };
     const p = asReply(plan({ target: '/' }, 1, { ...snapshot, routes }));
-    expect([p.status, formatResponseFlags(p.replyFlags), p.details, p.route]).toEqual([500, 'NC', 'every backend has weight 0', 'HTTPRoute/bookinfo/zero#0']);
+    expect([p.status, formatResponseFlags(p.replyFlags), p.details, p.base.route]).toEqual([500, 'NC', 'every backend has weight 0', 'HTTPRoute/bookinfo/zero#0']);
   });
 
   it('RBAC deny → 403 without a flag, with the policy and Envoy’s response code details', () => {
@@ -220,7 +220,7 @@ describe('decide: local replies', () => {
       body: 'RBAC: access denied',
       policy: 'bookinfo/deny-admin',
       responseCodeDetails: 'rbac_access_denied_matched_policy[bookinfo/deny-admin#rule-0]',
-      route: undefined,
+      base: expect.objectContaining({ route: undefined }),
     });
     expect(formatResponseFlags(p.replyFlags)).toBe('-');
     expect(p.details).toContain('deny');
@@ -228,7 +228,7 @@ describe('decide: local replies', () => {
 
   it('the path is normalised before policy sees it: /x/../admin is denied too', () => {
     const p = asReply(plan({ target: '/x/../admin', tunnel: TO_RATINGS }));
-    expect([p.status, p.path]).toEqual([403, '/admin']);
+    expect([p.status, p.base.path]).toEqual([403, '/admin']);
   });
 
   it('a Service no longer bound → 404 NR', () => {
@@ -255,12 +255,12 @@ describe('decide: redirect', () => {
 describe('decide: forward', () => {
   it('the default route (no route attached) to the Service itself, with the upstream head', () => {
     const p = asForward(plan({ target: '/a/./b/../c?x=1', tunnel: TO_RATINGS, headers: { connection: 'x-hop', 'x-hop': '1', 'x-keep': 'k' } }));
-    expect(p.route).toBe('default');
-    expect(p.upstreamCluster).toBe(`inbound-vip|9080|http|${RATINGS}`);
-    expect(p.service?.hostname).toBe(RATINGS);
+    expect(p.base.route).toBe('default');
+    expect(p.base.upstreamCluster).toBe(`inbound-vip|9080|http|${RATINGS}`);
+    expect(p.base.service?.hostname).toBe(RATINGS);
     expect(p.target.cluster).toBe(`inbound-vip|9080|http|${RATINGS}`);
     expect(p.target.protocol).toBe('http1');
-    expect(p.path).toBe('/a/c?x=1');
+    expect(p.base.path).toBe('/a/c?x=1');
     expect(p.head).toEqual({
       method: 'GET',
       path: '/a/c?x=1',
@@ -268,8 +268,8 @@ describe('decide: forward', () => {
       headers: { 'x-keep': 'k', 'x-request-id': 'req-1', 'x-forwarded-proto': 'http' },
     });
     expect(p.retry.retries).toBe(2); // Istio's default retry policy
-    expect(p.delayMs).toBeUndefined();
-    expect(formatResponseFlags(p.flags)).toBe('-');
+    expect(p.base.delayMs).toBeUndefined();
+    expect(formatResponseFlags(p.base.flags)).toBe('-');
   });
 
   it('a client’s x-forwarded-proto is kept', () => {
@@ -290,8 +290,8 @@ describe('decide: forward', () => {
 
   it('a fault delay is planned (DI) and the forward goes on after it', () => {
     const p = asForward(plan({ target: '/delay' }));
-    expect(p.delayMs).toBe(3000);
-    expect(formatResponseFlags(p.flags)).toBe('DI');
+    expect(p.base.delayMs).toBe(3000);
+    expect(formatResponseFlags(p.base.flags)).toBe('DI');
   });
 
   it('weighted pick with a seeded random source: exactly the draws below 25 of 100 go to v1', () => {
@@ -317,9 +317,9 @@ describe('decide: forward', () => {
 
   it('a workload (pod IP) destination goes to that pod through the encap cluster', () => {
     const p = asForward(plan({ target: '/', tunnel: TO_POD }));
-    expect(p.route).toBe('default');
-    expect(p.upstreamCluster).toBe('encap');
-    expect(p.service).toBeUndefined();
+    expect(p.base.route).toBe('default');
+    expect(p.base.upstreamCluster).toBe('encap');
+    expect(p.base.service).toBeUndefined();
     expect(p.target.cluster).toBe('encap');
     expect(p.target.endpoints.map((e) => [e.ip, e.port, e.workload?.workloadName])).toEqual([['127.0.1.2', 9080, 'reviews-v2']]);
     expect(p.target.protocol).toBe('http1');
@@ -354,6 +354,6 @@ describe('decide: forward', () => {
   it('a backend in another protocol family: MULTI grpc port goes h2c', () => {
     const p = asForward(plan({ target: '/', tunnel: tunnelTo(snapshot, '127.31.0.3', 9090) }));
     expect(p.target.protocol).toBe('h2c');
-    expect(p.service?.hostname).toBe(MULTI);
+    expect(p.base.service?.hostname).toBe(MULTI);
   });
 });

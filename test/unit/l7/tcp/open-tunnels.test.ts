@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { OpenTunnels, type OpenTunnel } from '../../../../src/l7/tcp/open-tunnels.js';
+import type { RecheckDenial } from '../../../../src/l7/tcp/recheck.js';
+import { captureLogs } from '../../../helpers/log-capture.js';
+import { FRIEND, policyDoc, policySnapshot, recordedTunnel, SLEEP, TCP_VIP } from '../../../helpers/policy-mesh.js';
+
+const before = policySnapshot('', 1);
+const denySleep = policySnapshot(policyDoc('deny-sleep', 'Service tcp', '  action: DENY\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/default/sa/sleep"] } }] }]\n'), 2);
+
+function setup(): { open: OpenTunnels; lines: ReturnType<typeof captureLogs>['lines']; closed: Map<string, RecheckDenial>; add: (identity: string) => OpenTunnel } {
+  const cap = captureLogs('info');
+  const open = new OpenTunnels({ logger: cap.logger, ignoredOnTcp: () => false });
+  const closed = new Map<string, RecheckDenial>();
+  const add = (identity: string): OpenTunnel => {
+    const t: OpenTunnel = { tunnel: recordedTunnel(before, TCP_VIP, 9000, identity), close: (d) => closed.set(identity, d) };
+    open.add(t);
+    return t;
+  };
+  return { open, lines: cap.lines, closed, add };
+}
+
+describe('OpenTunnels: the policy re-check of open TCP tunnels', () => {
+  it('closes the tunnels a new policy denies, logs each once with the policy, keeps the others', () => {
+    const { open, lines, closed, add } = setup();
+    add(SLEEP);
+    add(FRIEND);
+    expect(open.recheck(before, denySleep)).toEqual(['default/deny-sleep']);
+    expect([...closed.keys()]).toEqual([SLEEP]);
+    expect(closed.get(SLEEP)?.details).toBe('rbac_access_denied_matched_policy[default/deny-sleep#rule-0]');
+    expect(open.size).toBe(1);
+    const logged = lines.filter((l) => l.msg === 'connection closed by policy re-check');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: 40, policy: 'default/deny-sleep', source_principal: SLEEP, connect_authority: `${TCP_VIP}:9000`, version: 2 });
+    // A closed tunnel is not checked (or logged) again.
+    expect(open.recheck(denySleep, policySnapshot(policyDoc('deny-sleep', 'Service tcp', '  action: DENY\n  rules: [{}]\n'), 3))).toEqual(['default/deny-sleep']);
+    expect([...closed.keys()]).toEqual([SLEEP, FRIEND]);
+    expect(lines.filter((l) => l.msg === 'connection closed by policy re-check')).toHaveLength(2);
+  });
+
+  it('does not walk the tunnels when the policies did not change', () => {
+    const { open, closed, add } = setup();
+    add(SLEEP);
+    // Same policy documents, new snapshot: nothing re-checked, even though a walk would close it.
+    expect(open.recheck(denySleep, policySnapshot(policyDoc('deny-sleep', 'Service tcp', '  action: DENY\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/default/sa/sleep"] } }] }]\n'), 3))).toEqual([]);
+    expect(closed.size).toBe(0);
+  });
+
+  it('forgets a tunnel once it closed by itself', () => {
+    const { open, closed, add } = setup();
+    open.delete(add(SLEEP));
+    expect(open.size).toBe(0);
+    expect(open.recheck(before, denySleep)).toEqual([]);
+    expect(closed.size).toBe(0);
+  });
+});
