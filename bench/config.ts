@@ -1,8 +1,14 @@
 /**
- * The benchmark mesh: addresses (all in 127.200.x.x, so it never collides with tests) and the
+ * The benchmark mesh: addresses (all in 127.200.x.x unless BENCH_NET says otherwise, so it never collides with tests) and the
  * Kubernetes YAML each waypoint serves.
  */
 import { join } from 'node:path';
+
+/**
+ * The first two octets of every benchmark address: 127.200 unless BENCH_NET (e.g. `127.190`) moves
+ * the whole mesh, so that a hand measurement can run beside the tests and other benchmarks.
+ */
+const NET = /^127\.\d{1,3}$/.test(process.env.BENCH_NET ?? '') ? (process.env.BENCH_NET as string) : '127.200';
 
 export const NAMESPACE = 'bench';
 export const WAYPOINT_NAME = 'waypoint';
@@ -11,19 +17,19 @@ export const POD_SA = 'echo';
 
 /** Echo pods, each behind its own fake destination ztunnel on :15008. */
 export const POD_COUNT = 2;
-export const podIp = (i: number): string => `127.200.1.${i + 1}`;
+export const podIp = (i: number): string => `${NET}.1.${i + 1}`;
 /** Directory holding the certificates of pod `i` under the certificates root. */
 export const podCertDir = (root: string, i: number): string => join(root, `pod-${i + 1}`);
 export const POD_PORTS = { ztunnel: 15008, http: 8080, tcpEcho: 9000, sink: 9100 } as const;
 
-export const VIP = '127.200.10.1';
+export const VIP = `${NET}.10.1`;
 
 /**
  * The Go peer's pods (bench/peers/go): Service `echo-go` on its own VIP, same ports and service
  * account, each pod served by `hbone-peer dst` (destination ztunnel + echo in one process).
  */
-export const goPodIp = (i: number): string => `127.200.2.${i + 1}`;
-export const VIP_GO = '127.200.10.2';
+export const goPodIp = (i: number): string => `${NET}.2.${i + 1}`;
+export const VIP_GO = `${NET}.10.2`;
 /** Stats endpoints of the Go peer's processes. */
 export const GO_STATS = { src: '127.200.0.2:15090', dst: '127.200.0.3:15090' } as const;
 
@@ -35,11 +41,11 @@ export const PEERS: readonly Peer[] = ['node', 'go'];
  * The Node peer's frame-counting twin (bench/peers/node): Service `echo-count` with one pod whose
  * HBONE port is a decrypting TLS tap in front of a FakeZtunnel on COUNT_ZTUNNEL_PORT.
  */
-export const COUNT_POD_IP = '127.200.3.1';
-export const VIP_COUNT = '127.200.10.3';
+export const COUNT_POD_IP = `${NET}.3.1`;
+export const VIP_COUNT = `${NET}.10.3`;
 export const COUNT_ZTUNNEL_PORT = 25008;
 /** Where the counting tunnels' taps listen (one port per mode). */
-export const COUNT_TAP_IP = '127.200.0.4';
+export const COUNT_TAP_IP = `${NET}.0.4`;
 
 /** Every echo Service of the benchmark: one per peer, plus the Node peer's counting twin. */
 export type Backend = Peer | 'count';
@@ -56,12 +62,12 @@ export const peerPodIp = (b: Backend, i: number): string => BACKENDS[b].pods[i] 
 export const SVC_PORTS = { http: 80, h2c: 81, tcp: 9080, sink: 9100 } as const;
 
 /** Waypoint processes: the main one (also used for L4 and h2c), the loaded one, the workers one. */
-export const WAYPOINT_IPS = { main: '127.200.0.10', loaded: '127.200.0.11', workers: '127.200.0.12' } as const;
+export const WAYPOINT_IPS = { main: `${NET}.0.10`, loaded: `${NET}.0.11`, workers: `${NET}.0.12` } as const;
 export type WaypointKey = keyof typeof WAYPOINT_IPS;
 export const WAYPOINT_PORTS = { hbone: 15008, admin: 15000, metrics: 15020, readiness: 15021 } as const;
 
 /** Tunnel (client) processes listen here, one port each. */
-export const CLIENT_IP = '127.200.0.1';
+export const CLIENT_IP = `${NET}.0.1`;
 
 export const ROUTE_COUNT = 100;
 export const AUTHZ_RULE_COUNT = 1000;

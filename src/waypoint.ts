@@ -2,7 +2,7 @@ import type { AmbientDetection } from './config/dataplane.js';
 import { DnsCache, type DnsResolve } from './l7/upstream/dns-cache.js';
 import type { Logger } from 'pino';
 import { rootCertificates } from 'node:tls';
-import { Agent as UndiciAgent } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
 import type { ConfigSource } from './config/source.js';
 import { SnapshotStore } from './snapshot/store.js';
@@ -109,6 +109,18 @@ export interface WaypointStats {
   upstreamSessions: number;
 }
 
+/** Parts only some configurations need, with their libraries (undici): loaded at start when configured. */
+interface OptionalParts {
+  jwksDispatcher: Dispatcher | undefined;
+}
+
+async function loadOptional(opts: WaypointOptions): Promise<OptionalParts> {
+  const ca = opts.jwks?.ca;
+  return {
+    jwksDispatcher: ca === undefined ? undefined : new (await import('undici')).Agent({ connect: { ca: [...rootCertificates, ...ca] } }),
+  };
+}
+
 /** A running waypoint: every listener wired together. */
 export class Waypoint {
   readonly store: SnapshotStore;
@@ -137,7 +149,8 @@ export class Waypoint {
   #statsTimer: NodeJS.Timeout | undefined;
   #stopCertificateWatch: (() => void) | undefined;
 
-  private constructor(opts: WaypointOptions, store: SnapshotStore) {
+  /** `lazy`: what only some configurations need, loaded by `start` (`loadOptional`). */
+  private constructor(opts: WaypointOptions, store: SnapshotStore, lazy: OptionalParts) {
     this.#opts = opts;
     this.store = store;
     const limits: WaypointLimits = { ...DEFAULT_LIMITS };
@@ -178,6 +191,7 @@ export class Waypoint {
     this.metrics = new IstioMetrics(this.admin.registry, { clusterId: opts.clusterId });
     this.ops = new WaypointMetrics(this.admin.registry, { certificateNotAfter: () => opts.tls.current.notAfter });
     // Always there: a source that follows the mesh config (the `istio` ConfigMap) may add providers later.
+    // Its clients load their libraries (undici, gRPC) with their first check.
     this.#extAuthz = new ExtAuthz(opts.meshConfig ?? EMPTY_MESH_CONFIG, log);
     this.accessLog = new SummarizingAccessLog({ logger: log, target: opts.accessLog, setting: () => store.current.accessLogging }, this.traffic);
     this.mainInternal = new MainInternal({
@@ -195,7 +209,7 @@ export class Waypoint {
       sniffTimeoutMs: limits.sniffTimeoutMs,
       jwt: {
         registry: this.admin.registry,
-        dispatcher: opts.jwks?.ca === undefined ? undefined : new UndiciAgent({ connect: { ca: [...rootCertificates, ...opts.jwks.ca] } }),
+        dispatcher: lazy.jwksDispatcher,
         refreshMs: opts.jwks?.refreshMs,
         cooldownMs: opts.jwks?.cooldownMs,
       },
@@ -229,7 +243,7 @@ export class Waypoint {
       failClosedPolicies: opts.failClosedPolicies,
       ambientDetection: opts.ambientDetection,
     });
-    const wp = new Waypoint(opts, store);
+    const wp = new Waypoint(opts, store, await loadOptional(opts));
     // A source that waits on a remote API (src/config/kube/source.ts) gets readiness served while
     // it syncs: 503 `config: <what is not listed yet>` rather than a refused probe.
     const syncProblem = opts.source?.syncProblem?.bind(opts.source);

@@ -9,6 +9,13 @@ export interface StreamSocketAddress {
   localPort: number;
 }
 
+/**
+ * What each direction buffers before backpressure (the Duplex default is 16 KiB, one DATA frame:
+ * a bulk transfer would then pause and resume the HTTP/2 stream on every frame). Memory is taken
+ * only while bytes wait, never by an idle tunnel.
+ */
+const BUFFER_BYTES = 256 * 1024;
+
 /** Streams this process reset itself (so a peer's resets can be told from ours). */
 const localResets = new WeakSet<Http2Stream>();
 
@@ -57,7 +64,7 @@ export class StreamSocket extends Duplex {
   #pushedEnd = false;
 
   constructor(stream: Http2Stream, addr: StreamSocketAddress, prefix?: Buffer) {
-    super({ allowHalfOpen: true, decodeStrings: true });
+    super({ allowHalfOpen: true, decodeStrings: true, readableHighWaterMark: BUFFER_BYTES, writableHighWaterMark: BUFFER_BYTES });
     StreamSocket.#live++;
     this.#stream = stream;
     this.remoteAddress = addr.remoteAddress;
@@ -128,23 +135,33 @@ export class StreamSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.bytesWritten += chunk.length;
-    this.#touch();
-    if (this.#stream.destroyed || this.#stream.closed) {
-      cb(Object.assign(new Error('tunnel stream closed'), { code: 'ERR_STREAM_DESTROYED' }));
-      return;
-    }
-    this.#stream.write(chunk, cb);
+    this.#send([chunk], cb);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    if (chunks.length === 1) {
-      this._write(chunks[0]!.chunk, 'binary', cb);
+    this.#send(
+      chunks.map((c) => c.chunk),
+      cb,
+    );
+  }
+
+  /**
+   * Hands `chunks` to the HTTP/2 stream as they are (it frames them anyway: no concatenated copy)
+   * and takes more at once while the stream holds less than BUFFER_BYTES, else after its 'drain':
+   * several DATA frames go out per turn of the event loop instead of one, backpressure kept.
+   * A failed write surfaces as the stream's 'error', which destroys this socket.
+   */
+  #send(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    const s = this.#stream;
+    for (const c of chunks) this.bytesWritten += c.length;
+    this.#touch();
+    if (s.destroyed || s.closed) {
+      cb(Object.assign(new Error('tunnel stream closed'), { code: 'ERR_STREAM_DESTROYED' }));
       return;
     }
-    const bufs = new Array<Buffer>(chunks.length);
-    for (let i = 0; i < chunks.length; i++) bufs[i] = chunks[i]!.chunk;
-    this._write(Buffer.concat(bufs), 'binary', cb);
+    for (const c of chunks) s.write(c);
+    if (s.writableLength < BUFFER_BYTES) cb();
+    else s.once('drain', () => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {

@@ -16,8 +16,16 @@ import { extractTokens } from '../../policy/authn/extract.js';
 import type { JwtRule, TokenLocation, VerifiedJwt } from '../../policy/authn/types.js';
 import type { ConfigSnapshot } from '../../snapshot/types.js';
 import type { Destination } from '../tunnel.js';
-import { inlineKeySource, RemoteKeySource, type KeySource } from './jwks.js';
-import { failureDetails, verifyToken, type JwtFailure } from './verify.js';
+import type { KeySource } from './jwks.js';
+import type { JwtFailure } from './verify.js';
+
+/** Key sets and verification, with `jose` and undici: loaded once a RequestAuthentication exists. */
+interface JwtModules {
+  jwks: typeof import('./jwks.js');
+  verify: typeof import('./verify.js');
+}
+let loading: Promise<JwtModules> | undefined;
+const loadJwtModules = (): Promise<JwtModules> => (loading ??= Promise.all([import('./jwks.js'), import('./verify.js')]).then(([jwks, verify]) => ({ jwks, verify })));
 
 export interface JwtAuthenticatorOptions {
   logger: Logger;
@@ -60,6 +68,9 @@ export class JwtAuthenticator {
   readonly #log: Logger;
   readonly #failures: Counter<'jwks_uri'> | undefined;
   #snapshot: ConfigSnapshot | undefined;
+  /** The last snapshot given to `prepare`, applied once the modules are loaded. */
+  #wanted: ConfigSnapshot | undefined;
+  #modules: JwtModules | undefined;
   #sources = new Map<string, KeySource>();
 
   constructor(opts: JwtAuthenticatorOptions) {
@@ -82,6 +93,19 @@ export class JwtAuthenticator {
    */
   prepare(snap: ConfigSnapshot): void {
     if (snap === this.#snapshot) return;
+    this.#wanted = snap;
+    if (this.#modules === undefined) {
+      // Nothing to load for a configuration without RequestAuthentication.
+      if ((snap.policies?.authentications.length ?? 0) === 0) return;
+      loadJwtModules().then(
+        (m) => {
+          this.#modules = m;
+          if (this.#wanted !== undefined) this.prepare(this.#wanted);
+        },
+        (err: unknown) => this.#log.error({ err }, 'cannot load the JWT modules'),
+      );
+      return;
+    }
     this.#snapshot = snap;
     const next = new Map<string, KeySource>();
     for (const a of snap.policies?.authentications ?? []) {
@@ -97,6 +121,7 @@ export class JwtAuthenticator {
   }
 
   #create(rule: JwtRule): KeySource {
+    const { inlineKeySource, RemoteKeySource } = (this.#modules as JwtModules).jwks;
     if (rule.jwks !== undefined) return inlineKeySource(rule.jwks);
     return new RemoteKeySource({
       uri: rule.jwksUri ?? '',
@@ -136,18 +161,23 @@ export class JwtAuthenticator {
     if (rules.length === 0) return undefined;
     const tokens = extractTokens(req, rules);
     if (tokens.length === 0) return undefined;
-    this.prepare(snap);
     const first = tokens[0]!;
-    return verifyToken(first.token, first.rules, this.#keysOf).then((r): JwtAuthentication => {
-      if (!r.ok) return { check: { kind: 'denied', failure: r.failure, details: failureDetails(r.failure) }, headers: req.headers };
-      return { check: { kind: 'verified', jwt: r.jwt }, headers: forwardedHeaders(req.headers, r.rule, first.token, first.location, r.jwt) };
-    });
+    const verify = (m: JwtModules): Promise<JwtAuthentication> => {
+      this.#modules = m;
+      this.prepare(snap);
+      return m.verify.verifyToken(first.token, first.rules, this.#keysOf).then((r): JwtAuthentication => {
+        if (!r.ok) return { check: { kind: 'denied', failure: r.failure, details: m.verify.failureDetails(r.failure) }, headers: req.headers };
+        return { check: { kind: 'verified', jwt: r.jwt }, headers: forwardedHeaders(req.headers, r.rule, first.token, first.location, r.jwt) };
+      });
+    };
+    return this.#modules !== undefined ? verify(this.#modules) : loadJwtModules().then(verify);
   }
 
   close(): void {
     for (const s of this.#sources.values()) s.close();
     this.#sources.clear();
     this.#snapshot = undefined;
+    this.#wanted = undefined;
   }
 }
 

@@ -5,7 +5,6 @@
  * response's status (403 when absent), headers and body; a failed call is an error.
  */
 import type { Client, ServiceError } from '@grpc/grpc-js';
-import { credentials } from '@grpc/grpc-js';
 import type { CheckInput, CheckOutcome, CheckTarget, ExtAuthzClient, HeaderList } from './types.js';
 import { loadExtAuthzService, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueOptionMsg } from './proto.js';
 
@@ -64,8 +63,9 @@ export class GrpcExtAuthzClient implements ExtAuthzClient {
     const address = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
     let client = this.#clients.get(address);
     if (client === undefined) {
-      const Ctor = await loadExtAuthzService();
-      client = new Ctor(address, credentials.createInsecure());
+      // gRPC is loaded with the first check, not with the waypoint (idle memory).
+      const [Ctor, { credentials }] = await Promise.all([loadExtAuthzService(), import('@grpc/grpc-js')]);
+      client = this.#clients.get(address) ?? new Ctor(address, credentials.createInsecure());
       this.#clients.set(address, client);
     }
     return client;

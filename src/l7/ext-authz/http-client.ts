@@ -6,7 +6,7 @@
  * body and headers (`headersToDownstreamOnDeny`, all of them when the list is empty).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { HttpExtAuthzProvider } from '../../config/mesh-config.js';
 import { nameMatcher, NOT_COPIED, type NameMatcher } from './header-match.js';
 import type { CheckInput, CheckOutcome, CheckTarget, ExtAuthzClient, HeaderList } from './types.js';
@@ -17,9 +17,15 @@ export const MAX_AUTHZ_BODY_BYTES = 64 * 1024;
 /** Hop-by-hop request headers, never forwarded to the authorizer. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'proxy-connection', 'host', 'content-length']);
 
+/** undici, loaded with the first check: a waypoint without HTTP providers never loads it (idle memory). */
+let loading: Promise<typeof import('undici')> | undefined;
+const loadUndici = (): Promise<typeof import('undici')> => (loading ??= import('undici'));
+
 export class HttpExtAuthzClient implements ExtAuthzClient {
   readonly #provider: HttpExtAuthzProvider;
-  readonly #agent: Agent;
+  /** Made with the first check. */
+  #agent: Agent | undefined;
+  #closed = false;
   readonly #sent: NameMatcher;
   readonly #upstream: NameMatcher;
   readonly #downstreamAllow: NameMatcher;
@@ -27,7 +33,6 @@ export class HttpExtAuthzClient implements ExtAuthzClient {
 
   constructor(provider: HttpExtAuthzProvider) {
     this.#provider = provider;
-    this.#agent = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
     this.#sent = nameMatcher(['authorization', ...provider.includeRequestHeadersInCheck]);
     this.#upstream = nameMatcher(provider.headersToUpstreamOnAllow);
     this.#downstreamAllow = nameMatcher(provider.headersToDownstreamOnAllow);
@@ -49,12 +54,16 @@ export class HttpExtAuthzClient implements ExtAuthzClient {
 
   async check(target: CheckTarget, input: CheckInput, timeoutMs: number): Promise<CheckOutcome> {
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
+      const { Agent, request } = await loadUndici();
+      if (this.#closed) return { kind: 'error', reason: 'ext_authz client closed' };
+      this.#agent ??= new Agent({ keepAliveTimeout: 30_000, connections: 64 });
       const res = await request(`http://${host}:${target.port}${this.#provider.pathPrefix}${input.path}`, {
         method: input.method as 'GET',
         headers: this.checkHeaders(input),
         dispatcher: this.#agent,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
       const body = await readBounded(res.body);
       const status = res.statusCode;
@@ -75,7 +84,8 @@ export class HttpExtAuthzClient implements ExtAuthzClient {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    this.#closed = true;
+    await this.#agent?.close();
   }
 }
 
