@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { recheckTunnel } from '../../../../src/l7/tcp/recheck.js';
-import { FRIEND, POD_IP, policyDoc, policySnapshot, recordedTunnel, SLEEP, TCP_VIP } from '../../../helpers/policy-mesh.js';
+import { recheckTunnel } from '../../../src/l7/recheck.js';
+import { FRIEND, POD_IP, policyDoc, policySnapshot, recordedTunnel, SLEEP, TCP_VIP } from '../../helpers/policy-mesh.js';
 
 const admitted = policySnapshot();
 const never = (): boolean => false;
