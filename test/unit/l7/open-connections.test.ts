@@ -46,6 +46,27 @@ describe('OpenConnections: the policy re-check of open connections', () => {
     expect(closed.size).toBe(0);
   });
 
+  it('asks each entry its own re-check and logs an upgraded connection with its request', () => {
+    const { open, lines } = setup();
+    const tunnel = recordedTunnel(before, TCP_VIP, 9000, SLEEP);
+    const asked: number[] = [];
+    const closed: RecheckDenial[] = [];
+    open.add({
+      tunnel,
+      request: { method: 'GET', authority: 'web.default.svc.cluster.local', path: '/chat' },
+      recheck: (snap) => {
+        asked.push(snap.version);
+        return { policy: 'default/deny-chat', reason: 'denied: deny-chat', details: 'rbac_access_denied_matched_policy[default/deny-chat#rule-0]' };
+      },
+      close: (d) => closed.push(d),
+    });
+    expect(open.recheck(before, denySleep)).toEqual(['default/deny-chat']);
+    expect(asked).toEqual([2]);
+    expect(closed.map((d) => d.policy)).toEqual(['default/deny-chat']);
+    expect(lines.find((l) => l.msg === 'connection closed by policy re-check')).toMatchObject({ policy: 'default/deny-chat', method: 'GET', authority: 'web.default.svc.cluster.local', path: '/chat' });
+    expect(open.size).toBe(0);
+  });
+
   it('forgets a tunnel once it closed by itself', () => {
     const { open, closed, add } = setup();
     open.delete(add(SLEEP));
