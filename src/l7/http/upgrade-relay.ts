@@ -153,6 +153,7 @@ function track(open: OpenConnections, ex: Exchange, authorised: RecordedUpgrade,
     recheck: (snap) => recheckUpgrade(snap, authorised),
     close: (denial) => {
       recordRecheckClose(ex.rec, denial);
+      ex.closedHere = true;
       stop();
     },
   };
