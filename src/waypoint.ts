@@ -306,10 +306,10 @@ export class Waypoint {
       wp.clusters.retain(wp.clusters.names().filter((n) => live.has(n.replace(/\|(http|tcp)\/[^|]*\|/, '|$1|'))));
     });
     store.on('snapshot', (s) => log.info({ version: s.version, services: s.byVip.size, workloads: s.boundWorkloads.size }, 'configuration reloaded'));
-    // Open TCP tunnels a new AuthorizationPolicy denies are closed (HTTP: from the next request).
+    // Open TCP tunnels and upgraded connections a new AuthorizationPolicy denies are closed (HTTP: from the next request).
     let recheckedAgainst = first.snapshot;
     store.on('snapshot', (s) => {
-      wp.ops.recheckClosed(wp.mainInternal.recheckOpenTunnels(recheckedAgainst, s));
+      wp.ops.recheckClosed(wp.mainInternal.recheckOpenConnections(recheckedAgainst, s));
       recheckedAgainst = s;
     });
     // A policy that cannot be compiled (failClosedPolicies) is logged once, by name, until fixed.

@@ -1,12 +1,12 @@
 /**
  * Whether a new snapshot can decide a connection differently from the one before it, as far as
- * AuthorizationPolicy goes: the open-connection re-check (src/l7/tcp/open-tunnels.ts) walks its
- * tunnels only then. Pure.
+ * AuthorizationPolicy goes: the open-connection re-check (src/l7/open-connections.ts) walks its
+ * connections only then. Pure.
  *
  * Policies are compiled anew with every snapshot, so the compiled objects are never the same; the
  * comparison is on what they are compiled from: the AuthorizationPolicy documents, the
  * ServiceEntries (their hosts pick a Service's policy set) and where each policy applies (which
- * follows the Services). Erring towards "changed" only costs one walk over the open tunnels.
+ * follows the Services). Erring towards "changed" only costs one walk over the open connections.
  */
 import type { ConfigSnapshot } from './types.js';
 

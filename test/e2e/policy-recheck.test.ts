@@ -1,7 +1,4 @@
 import { once } from 'node:events';
-import { rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneClientPool } from '../../src/hbone/client-pool.js';
 import type { StreamSocket } from '../../src/hbone/stream-socket.js';
@@ -9,6 +6,7 @@ import { HboneHttpClient } from '../../src/testkit/hbone-http-client.js';
 import { LoopbackMesh, type MeshPod } from '../../src/testkit/mesh.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
 import { meshAddresses, policyDoc, policyMeshYaml } from '../helpers/policy-mesh.js';
+import { recheckClosedCount, setPolicies } from '../helpers/policy-reload.js';
 
 // Policy re-check of open connections (issue 13 item 5): a new AuthorizationPolicy closes the open
 // TCP tunnels it denies and answers 403 from the next request on a kept-alive HTTP connection,
@@ -33,15 +31,6 @@ async function pool(sa: string): Promise<HboneClientPool> {
   return p;
 }
 
-/** Writes the policies file (renamed into place, so the watcher never reads half of it) and waits for the reload. */
-async function setPolicies(yaml: string): Promise<void> {
-  const before = mesh.waypoint.store.current.version;
-  const tmp = join(mesh.dir, 'policies.yaml.tmp');
-  await writeFile(tmp, yaml);
-  await rename(tmp, join(mesh.configDir, 'policies.yaml'));
-  await eventually(() => mesh.waypoint.store.current.version > before, 10_000, 'the configuration reload');
-}
-
 /** An open TCP tunnel to the echo service, with what it has received so far. */
 async function openTunnel(sa: string): Promise<{ sock: StreamSocket; received: () => string; closed: () => boolean; client: HboneHttpClient }> {
   const client = new HboneHttpClient(await pool(sa), { ...mesh.hbone, authority: `${TCP_VIP}:9000` });
@@ -58,14 +47,6 @@ async function openTunnel(sa: string): Promise<{ sock: StreamSocket; received: (
 async function echo(t: { sock: StreamSocket; received: () => string }, text: string): Promise<void> {
   t.sock.write(text);
   await eventually(() => t.received().includes(text), 5000, `the echo of ${text}`);
-}
-
-async function closedCount(policy: string): Promise<number> {
-  const m = mesh.waypoint.admin.addresses.metrics!;
-  const res = await request(`http://${m.host}:${m.port}/stats/prometheus`, { headersTimeout: 5000, bodyTimeout: 5000 });
-  const text = await res.body.text();
-  const line = text.split('\n').find((l) => l.startsWith(`waypoint_policy_recheck_closed_total{policy="${policy}"}`));
-  return line === undefined ? 0 : Number(line.split(' ').pop());
 }
 
 const recheckLines = (): LogLine[] => logs.filter((l) => l.msg === 'connection closed by policy re-check');
@@ -90,7 +71,7 @@ describe('policy re-check of open connections', () => {
   it('leaves an open tunnel open when a new policy does not deny it', async () => {
     const t = await openTunnel('sleep');
     await echo(t, 'before-unrelated-policy');
-    await setPolicies(denyOn('deny-intruder-tcp', 'tcp', 'intruder'));
+    await setPolicies(mesh, denyOn('deny-intruder-tcp', 'tcp', 'intruder'));
     await echo(t, 'after-unrelated-policy');
     expect(t.closed()).toBe(false);
     expect(recheckLines()).toEqual([]);
@@ -104,7 +85,7 @@ describe('policy re-check of open connections', () => {
     await echo(denied, 'sleep-before');
     await echo(allowed, 'friend-before');
 
-    await setPolicies(denyOn('deny-intruder-tcp', 'tcp', 'intruder') + denyOn('deny-sleep-tcp', 'tcp', 'sleep'));
+    await setPolicies(mesh, denyOn('deny-intruder-tcp', 'tcp', 'intruder') + denyOn('deny-sleep-tcp', 'tcp', 'sleep'));
     // What the client sees: the tunnel closes, within a bounded wait.
     await eventually(() => denied.closed(), 5000, 'the denied tunnel to close');
 
@@ -122,7 +103,7 @@ describe('policy re-check of open connections', () => {
       upstream_host: `${POD_IP}:9000`,
     });
     expect(String(access.details)).toContain('connection closed by policy re-check');
-    expect(await closedCount('default/deny-sleep-tcp')).toBe(1);
+    expect(await recheckClosedCount(mesh, 'default/deny-sleep-tcp')).toBe(1);
 
     // The allowed tunnel stays open and keeps echoing.
     await echo(allowed, 'friend-after');
@@ -142,7 +123,7 @@ describe('policy re-check of open connections', () => {
     try {
       const first = await c.request({ path: '/before' });
       expect(first.status).toBe(200);
-      await setPolicies(denyOn('deny-intruder-tcp', 'tcp', 'intruder') + denyOn('deny-sleep-tcp', 'tcp', 'sleep') + denyOn('deny-sleep-web', 'web', 'sleep'));
+      await setPolicies(mesh, denyOn('deny-intruder-tcp', 'tcp', 'intruder') + denyOn('deny-sleep-tcp', 'tcp', 'sleep') + denyOn('deny-sleep-web', 'web', 'sleep'));
       const next = await c.request({ path: '/after' });
       expect({ status: next.status, body: next.body.toString() }).toEqual({ status: 403, body: 'RBAC: access denied' });
       // Same connection: one tunnel carried both requests.

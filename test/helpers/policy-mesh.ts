@@ -17,10 +17,8 @@ export function meshAddresses(prefix: string): { pod: string; tcpVip: string; we
   return { pod: `${prefix}.1.1`, tcpVip: `${prefix}.10.1`, webVip: `${prefix}.10.2` };
 }
 
-/** The mesh's YAML, its addresses under `prefix`. */
-export function policyMeshYaml(prefix: string): string {
-  const a = meshAddresses(prefix);
-  return `apiVersion: v1
+/** The namespace `default` using the waypoint `default/waypoint` (for all traffic). */
+export const WAYPOINT_NAMESPACE = `apiVersion: v1
 kind: Namespace
 metadata: { name: default, labels: { istio.io/use-waypoint: waypoint } }
 ---
@@ -30,7 +28,12 @@ metadata: { name: waypoint, namespace: default, labels: { istio.io/waypoint-for:
 spec:
   gatewayClassName: istio-waypoint
   listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
----
+`;
+
+/** The mesh's YAML, its addresses under `prefix`. */
+export function policyMeshYaml(prefix: string): string {
+  const a = meshAddresses(prefix);
+  return `${WAYPOINT_NAMESPACE}---
 apiVersion: v1
 kind: Pod
 metadata: { name: echo-1, namespace: default, labels: { app: echo } }

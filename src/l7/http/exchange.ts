@@ -31,6 +31,8 @@ export class Exchange {
   readonly started = Date.now();
   readonly rec: AccessRecord;
   done = false;
+  /** The waypoint closed the exchange itself (the policy re-check of an upgrade): not a downstream close. */
+  closedHere = false;
   /** The destination as the plan saw it (the tunnel's until then). */
   destination: Destination;
   service: ServiceInfo | undefined;
@@ -73,7 +75,7 @@ export class Exchange {
     const malformed = !res.headersSent && hasMalformedBody(req);
     // The codec answered 400 on the connection itself (src/l7/listener/inner-http1.ts).
     if (malformed) this.flag('DPE', 'malformed request body');
-    if (!res.writableFinished && rec.response_flags === NO_RESPONSE_FLAGS) this.flag('DC', 'downstream closed before the response completed');
+    if (!res.writableFinished && !this.closedHere && rec.response_flags === NO_RESPONSE_FLAGS) this.flag('DC', 'downstream closed before the response completed');
     rec.duration_ms = Date.now() - this.started;
     if (!res.headersSent) rec.response_code = malformed ? 400 : 0;
     rec.response_code ??= 0;

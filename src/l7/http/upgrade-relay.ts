@@ -8,6 +8,8 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import type { Duplex } from 'node:stream';
 import { formatAuthority } from '../../hbone/authority.js';
 import { StreamSocket } from '../../hbone/stream-socket.js';
+import { recordRecheckClose, type OpenConnection, type OpenConnections } from '../open-connections.js';
+import { recheckUpgrade, type RecordedUpgrade } from '../recheck.js';
 import type { HeaderMap } from '../upstream/attempt.js';
 import type { UpstreamEndpoint } from '../upstream/connections.js';
 import type { DownstreamRequest, DownstreamResponse, Exchange } from './exchange.js';
@@ -19,6 +21,8 @@ import type { HttpProxyDeps } from './proxy.js';
 export interface UpgradeDeps extends HttpProxyDeps {
   /** Idle time after which an upgraded connection is closed (no bytes either way); 0: none. */
   idleTimeoutMs: number;
+  /** Upgraded connections are kept here while open, for the policy re-check (absent: not re-checked). */
+  openConnections?: OpenConnections | undefined;
 }
 
 /** The client's side of one upgrade: HTTP/1.1 (a detached socket) or HTTP/2 (an extended CONNECT stream). */
@@ -40,7 +44,7 @@ export interface UpgradeDownstream {
 }
 
 /** Forwards a planned upgrade (see the module comment). */
-export async function forwardUpgrade(deps: UpgradeDeps, ex: Exchange, plan: ForwardPlan, down: UpgradeDownstream, finish: () => void): Promise<void> {
+export async function forwardUpgrade(deps: UpgradeDeps, ex: Exchange, plan: ForwardPlan, down: UpgradeDownstream, authorised: RecordedUpgrade, finish: () => void): Promise<void> {
   const { res, conn } = down;
   const reply = (r: LocalReply, details: string): void => {
     if (r.flag !== undefined) ex.flag(r.flag, details);
@@ -131,13 +135,37 @@ export async function forwardUpgrade(deps: UpgradeDeps, ex: Exchange, plan: Forw
       return;
     }
     const joined = down.accept(responseHeaders(ures.headers, plan.responseHeaders, plan.backendResponseHeaders), ures);
-    splice(deps, ex, joined, usock, down.head, uhead, finish);
+    const stop = splice(deps, ex, joined, usock, down.head, uhead, finish);
+    if (deps.openConnections !== undefined) track(deps.openConnections, ex, authorised, joined, stop);
   });
   creq.end();
 }
 
-/** Joins the two upgraded connections: bytes both ways, half-close carried, idle timeout. */
-function splice(deps: UpgradeDeps, ex: Exchange, down: Duplex, up: Duplex, downHead: Buffer, upHead: Buffer, finish: () => void): void {
+/**
+ * Keeps an upgraded connection in `open` until it closes. Closed by the re-check (`stop`: both
+ * ways), its access record names the policy and says why in `details`.
+ */
+function track(open: OpenConnections, ex: Exchange, authorised: RecordedUpgrade, down: Duplex, stop: () => void): void {
+  const { method, host, path } = authorised.http;
+  const entry: OpenConnection = {
+    tunnel: authorised.tunnel,
+    request: { method, authority: host, path },
+    recheck: (snap) => recheckUpgrade(snap, authorised),
+    close: (denial) => {
+      recordRecheckClose(ex.rec, denial);
+      ex.closedHere = true;
+      stop();
+    },
+  };
+  open.add(entry);
+  down.once('close', () => open.delete(entry));
+}
+
+/**
+ * Joins the two upgraded connections: bytes both ways, half-close carried, idle timeout. Returns
+ * how to close both at once (the policy re-check), recorded as neither side's reset.
+ */
+function splice(deps: UpgradeDeps, ex: Exchange, down: Duplex, up: Duplex, downHead: Buffer, upHead: Buffer, finish: () => void): () => void {
   if (upHead.length > 0) {
     ex.responseBodyBytes += upHead.length;
     down.write(upHead);
@@ -153,8 +181,10 @@ function splice(deps: UpgradeDeps, ex: Exchange, down: Duplex, up: Duplex, downH
   down.pipe(up);
   up.pipe(down);
   let closed = 0;
+  let stopped = false;
   const onClose = (a: Duplex, b: Duplex) => (): void => {
-    if (!a.readableEnded) {
+    if (stopped) b.destroy();
+    else if (!a.readableEnded) {
       ex.flag(a === down ? 'DC' : 'UC', a === down ? 'downstream reset the upgraded connection' : 'upstream reset the upgraded connection');
       b.destroy();
     } else if (!b.destroyed && b.readableEnded) {
@@ -182,4 +212,9 @@ function splice(deps: UpgradeDeps, ex: Exchange, down: Duplex, up: Duplex, downH
     };
     timed.setTimeout(deps.idleTimeoutMs, idle);
   }
+  return () => {
+    stopped = true;
+    down.destroy();
+    up.destroy();
+  };
 }

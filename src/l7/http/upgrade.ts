@@ -7,7 +7,9 @@
  * upstream HBONE tunnel; on `101` both connections become one byte tunnel with half-close and
  * backpressure; any other status is relayed as an ordinary response and the connection closes
  * after it. The route timeout covers the wait for the response head only; once upgraded, the idle
- * timeout applies. One access-log line covers the whole upgraded connection. HTTP/2 extended
+ * timeout applies, and a new snapshot whose policies deny the recorded upgrade request closes it
+ * (the policy re-check, src/l7/open-connections.ts). One access-log line covers the whole
+ * upgraded connection. HTTP/2 extended
  * CONNECT (RFC 8441) on an inner h2c session is handled as the HTTP/1.1 upgrade it stands for
  * (`handleExtendedConnect`).
  */
@@ -16,6 +18,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { RecordedUpgrade } from '../recheck.js';
 import { tunnelRecord, type TunnelContext } from '../tunnel.js';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.js';
 import { execute, recordPlan } from './execute.js';
@@ -149,7 +152,14 @@ function run(deps: UpgradeDeps, ex: Exchange, rh: HttpRequestHead, finish: () =>
       }
       // The bookkeeping execute() does for every plan, then the fault delay, then one attempt.
       recordPlan(ex, plan);
-      const go = (): void => void forwardUpgrade(deps, ex, plan, down, finish);
+      // What the policy re-check of the upgraded connection re-authorises (open-connections.ts).
+      const authorised: RecordedUpgrade = {
+        tunnel: rh.tunnel,
+        destination: plan.base.destination,
+        http: { method: rh.method, host: rh.authority, path: plan.base.path, headers: rh.headers },
+        jwt: rh.jwt?.kind === 'verified' ? rh.jwt.jwt : undefined,
+      };
+      const go = (): void => void forwardUpgrade(deps, ex, plan, down, authorised, finish);
       if (plan.base.delayMs === undefined) go();
       else {
         const onClose = (): void => {

@@ -16,7 +16,7 @@ import { InnerH2cServer } from './inner-h2c.js';
 import { InnerHttp1Server } from './inner-http1.js';
 import { sniffTunnel } from './tunnel-sniffer.js';
 import { relayTcp, type TcpRelayDeps } from '../tcp/relay.js';
-import { OpenTunnels } from '../tcp/open-tunnels.js';
+import { OpenConnections } from '../open-connections.js';
 import { ClusterRegistry } from '../cluster/registry.js';
 import type { ClusterAccess } from '../cluster/access.js';
 import { sourceOf } from './source.js';
@@ -81,7 +81,7 @@ export class MainInternal {
   readonly #http1: InnerHttp1Server;
   readonly #h2c: InnerH2cServer;
   readonly #tcpDeps: TcpRelayDeps;
-  readonly #openTunnels: OpenTunnels;
+  readonly #openConnections: OpenConnections;
   /** RequestAuthentication (JWT) for the HTTP requests; its key sets follow the snapshot. */
   readonly authn: JwtAuthenticator;
 
@@ -104,11 +104,11 @@ export class MainInternal {
       extAuthz: opts.extAuthz,
     };
     const ignoredOnTcp = (provider: string): boolean => opts.extAuthz?.ignoredOnTcp(provider) === true;
-    this.#openTunnels = new OpenTunnels({ logger: this.#log, ignoredOnTcp });
-    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, ignoredOnTcp, openTunnels: this.#openTunnels };
+    this.#openConnections = new OpenConnections({ logger: this.#log });
+    this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, ignoredOnTcp, openConnections: this.#openConnections };
     const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes;
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_LIMITS.idleTimeoutMs;
-    const upgradeDeps = { ...deps, idleTimeoutMs };
+    const upgradeDeps = { ...deps, idleTimeoutMs, openConnections: this.#openConnections };
     this.#http1 = new InnerHttp1Server({
       logger: this.#log,
       maxHeaderBytes,
@@ -175,13 +175,13 @@ export class MainInternal {
   }
 
   /**
-   * The policy re-check of open connections, on a snapshot swap: TCP tunnels `next` denies are
-   * closed and logged (`connection closed by policy re-check`). HTTP connections need nothing:
-   * each request is authorized on the snapshot current when it starts. Returns the policies that
-   * closed tunnels, one entry per tunnel.
+   * The policy re-check of open connections, on a snapshot swap: TCP tunnels and upgraded HTTP
+   * connections (WebSocket, RFC 8441) `next` denies are closed and logged (`connection closed by
+   * policy re-check`). Other HTTP connections need nothing: each request is authorized on the
+   * snapshot current when it starts. Returns the policies that closed connections, one entry each.
    */
-  recheckOpenTunnels(prev: ConfigSnapshot, next: ConfigSnapshot): string[] {
-    return this.#openTunnels.recheck(prev, next);
+  recheckOpenConnections(prev: ConfigSnapshot, next: ConfigSnapshot): string[] {
+    return this.#openConnections.recheck(prev, next);
   }
 
   /**

@@ -13,7 +13,8 @@ import { withResponseFlag, type ResponseFlag } from '../../metrics/response-flag
 import { clusterName, tunnelRecord, type Destination, type TunnelContext } from '../tunnel.js';
 import type { UpstreamConnections } from '../upstream/connections.js';
 import { upstreamEndpoint } from '../upstream/endpoint.js';
-import type { OpenTunnels, OpenTunnel } from './open-tunnels.js';
+import { recordRecheckClose, type OpenConnection, type OpenConnections } from '../open-connections.js';
+import { recheckTunnel } from '../recheck.js';
 import type { UpstreamTlsPolicy } from '../../routes/types.js';
 
 export interface TcpRelayDeps {
@@ -27,7 +28,7 @@ export interface TcpRelayDeps {
   /** ext_authz providers a TCP connection cannot ask: a CUSTOM rule naming one is skipped, as Istio does. */
   ignoredOnTcp: (provider: string) => boolean;
   /** Admitted tunnels are kept here while open, for the policy re-check (absent: not re-checked). */
-  openTunnels?: OpenTunnels | undefined;
+  openConnections?: OpenConnections | undefined;
 }
 
 /**
@@ -82,7 +83,7 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     down.destroy();
     return;
   }
-  if (deps.openTunnels !== undefined) track(deps.openTunnels, tunnel, down, rec, () => (connected = true));
+  if (deps.openConnections !== undefined) track(deps.openConnections, tunnel, deps.ignoredOnTcp, down, rec, () => (connected = true));
 
   const choice = chooseEndpoint(deps, tunnel.destination);
   rec.upstream_cluster = choice.cluster;
@@ -132,14 +133,13 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
  * Keeps an admitted tunnel in `open` until it closes. Closed by the re-check, its access record
  * names the policy (as a denial at admission does) and says why in `details`.
  */
-function track(open: OpenTunnels, tunnel: TunnelContext, down: StreamSocket, rec: AccessRecord, settled: () => void): void {
-  const entry: OpenTunnel = {
+function track(open: OpenConnections, tunnel: TunnelContext, ignoredOnTcp: (provider: string) => boolean, down: StreamSocket, rec: AccessRecord, settled: () => void): void {
+  const entry: OpenConnection = {
     tunnel,
+    recheck: (snap) => recheckTunnel(snap, tunnel, ignoredOnTcp),
     close: (denial) => {
       settled();
-      rec.policy = denial.policy;
-      rec.response_code_details = denial.details;
-      rec.details = `connection closed by policy re-check: ${denial.reason}`;
+      recordRecheckClose(rec, denial);
       down.destroy();
     },
   };

@@ -1,25 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { OpenTunnels, type OpenTunnel } from '../../../../src/l7/tcp/open-tunnels.js';
-import type { RecheckDenial } from '../../../../src/l7/tcp/recheck.js';
-import { captureLogs } from '../../../helpers/log-capture.js';
-import { FRIEND, policyDoc, policySnapshot, recordedTunnel, SLEEP, TCP_VIP } from '../../../helpers/policy-mesh.js';
+import { OpenConnections, type OpenConnection } from '../../../src/l7/open-connections.js';
+import { recheckTunnel, type RecheckDenial } from '../../../src/l7/recheck.js';
+import { captureLogs } from '../../helpers/log-capture.js';
+import { FRIEND, policyDoc, policySnapshot, recordedTunnel, SLEEP, TCP_VIP } from '../../helpers/policy-mesh.js';
 
 const before = policySnapshot('', 1);
 const denySleep = policySnapshot(policyDoc('deny-sleep', 'Service tcp', '  action: DENY\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/default/sa/sleep"] } }] }]\n'), 2);
 
-function setup(): { open: OpenTunnels; lines: ReturnType<typeof captureLogs>['lines']; closed: Map<string, RecheckDenial>; add: (identity: string) => OpenTunnel } {
+function setup(): { open: OpenConnections; lines: ReturnType<typeof captureLogs>['lines']; closed: Map<string, RecheckDenial>; add: (identity: string) => OpenConnection } {
   const cap = captureLogs('info');
-  const open = new OpenTunnels({ logger: cap.logger, ignoredOnTcp: () => false });
+  const open = new OpenConnections({ logger: cap.logger });
   const closed = new Map<string, RecheckDenial>();
-  const add = (identity: string): OpenTunnel => {
-    const t: OpenTunnel = { tunnel: recordedTunnel(before, TCP_VIP, 9000, identity), close: (d) => closed.set(identity, d) };
+  const add = (identity: string): OpenConnection => {
+    const tunnel = recordedTunnel(before, TCP_VIP, 9000, identity);
+    const t: OpenConnection = { tunnel, recheck: (snap) => recheckTunnel(snap, tunnel, () => false), close: (d) => closed.set(identity, d) };
     open.add(t);
     return t;
   };
   return { open, lines: cap.lines, closed, add };
 }
 
-describe('OpenTunnels: the policy re-check of open TCP tunnels', () => {
+describe('OpenConnections: the policy re-check of open connections', () => {
   it('closes the tunnels a new policy denies, logs each once with the policy, keeps the others', () => {
     const { open, lines, closed, add } = setup();
     add(SLEEP);
@@ -43,6 +44,27 @@ describe('OpenTunnels: the policy re-check of open TCP tunnels', () => {
     // Same policy documents, new snapshot: nothing re-checked, even though a walk would close it.
     expect(open.recheck(denySleep, policySnapshot(policyDoc('deny-sleep', 'Service tcp', '  action: DENY\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/default/sa/sleep"] } }] }]\n'), 3))).toEqual([]);
     expect(closed.size).toBe(0);
+  });
+
+  it('asks each entry its own re-check and logs an upgraded connection with its request', () => {
+    const { open, lines } = setup();
+    const tunnel = recordedTunnel(before, TCP_VIP, 9000, SLEEP);
+    const asked: number[] = [];
+    const closed: RecheckDenial[] = [];
+    open.add({
+      tunnel,
+      request: { method: 'GET', authority: 'web.default.svc.cluster.local', path: '/chat' },
+      recheck: (snap) => {
+        asked.push(snap.version);
+        return { policy: 'default/deny-chat', reason: 'denied: deny-chat', details: 'rbac_access_denied_matched_policy[default/deny-chat#rule-0]' };
+      },
+      close: (d) => closed.push(d),
+    });
+    expect(open.recheck(before, denySleep)).toEqual(['default/deny-chat']);
+    expect(asked).toEqual([2]);
+    expect(closed.map((d) => d.policy)).toEqual(['default/deny-chat']);
+    expect(lines.find((l) => l.msg === 'connection closed by policy re-check')).toMatchObject({ policy: 'default/deny-chat', method: 'GET', authority: 'web.default.svc.cluster.local', path: '/chat' });
+    expect(open.size).toBe(0);
   });
 
   it('forgets a tunnel once it closed by itself', () => {
