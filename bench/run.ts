@@ -41,6 +41,18 @@ async function cleanup(): Promise<void> {
   if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
 }
 
+/** BENCH_PEERS=go (or node) runs one peer only; for profiling one peer's traffic alone. */
+function onlyPeers(): readonly Peer[] {
+  const only = process.env.BENCH_PEERS?.split(',');
+  return only === undefined ? PEERS : PEERS.filter((p) => only.includes(p));
+}
+
+/** BENCH_MODES=l7-http1,… runs those modes only (keys from bench/modes.ts); for profiling. */
+function onlyModes<M extends { key: string }>(modes: readonly M[]): readonly M[] {
+  const only = process.env.BENCH_MODES?.split(',');
+  return only === undefined ? modes : modes.filter((m) => only.includes(m.key));
+}
+
 async function main(): Promise<void> {
   const s = settings(process.argv.includes('--quick'));
   const dir = await mkdtemp(join(tmpdir(), 'waypoint-bench-'));
@@ -107,8 +119,8 @@ async function main(): Promise<void> {
     }
 
     const modes: ModeResult[] = [];
-    for (const m of MODES) {
-      for (const peer of PEERS) {
+    for (const m of onlyModes(MODES)) {
+      for (const peer of onlyPeers()) {
         const waypoint = m.waypoint === undefined ? undefined : mesh.waypoints.get(m.waypoint);
         if (m.waypoint !== undefined && waypoint === undefined) {
           modes.push({ key: m.key, label: m.label, peer, na: mesh.refused.get(m.waypoint) ?? 'waypoint not running' });
@@ -143,7 +155,7 @@ async function main(): Promise<void> {
     }
 
     const bulk: Report['bulk'] = { bytes: s.bulkBytes };
-    for (const peer of PEERS) {
+    for (const peer of onlyPeers()) {
       const b: BulkFigures = {};
       bulk[peer] = b;
       if (peer === 'go' && go === undefined) {

@@ -5,6 +5,7 @@
 import type { VipBinding, WorkloadInfo } from '../config/types.js';
 import { formatAuthority, type Authority } from '../hbone/authority.js';
 import type { AccessRecord } from '../metrics/access-log.js';
+import { isoTime } from '../metrics/iso-time.js';
 import { NO_RESPONSE_FLAGS } from '../metrics/response-flags.js';
 import type { PeerInfo } from '../hbone/server.js';
 
@@ -37,7 +38,7 @@ export interface TunnelContext {
 export function tunnelRecord(tunnel: TunnelContext, type: 'http' | 'tcp', protocol: string, started: number): AccessRecord {
   return {
     type,
-    start_time: new Date(started).toISOString(),
+    start_time: isoTime(started),
     duration_ms: 0,
     protocol,
     response_flags: NO_RESPONSE_FLAGS,

@@ -82,14 +82,15 @@ function attemptHttp1(upstreams: UpstreamConnections, ep: UpstreamEndpoint, req:
   // cancel the CONNECT (UpstreamConnections.awaitHttp1).
   const endWait = upstreams.awaitHttp1(ep);
   let onAbort: () => void = noop;
-  const aborted = new Promise<never>((_resolve, reject) => {
+  const sent = pool instanceof Promise ? pool.then(send) : send(pool);
+  // One promise settled by whichever comes first (cheaper than Promise.race over two).
+  const first = new Promise<Awaited<typeof sent>>((resolve, reject) => {
     onAbort = () => reject(Object.assign(new Error('request aborted before the upstream connection was open'), { name: 'AbortError' }));
     if (signal.aborted) onAbort();
     else signal.once('abort', onAbort);
+    sent.then(resolve, reject);
   });
-  aborted.catch(noop);
-  const sent = pool instanceof Promise ? pool.then(send) : send(pool);
-  return Promise.race([sent, aborted]).then(
+  return first.then(
     (up): AttemptResult => {
       signal.off('abort', onAbort);
       endWait(false);

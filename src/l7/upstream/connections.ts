@@ -33,6 +33,15 @@ export interface UpstreamConnectionsOptions {
   dns?: DnsCache | undefined;
 }
 
+/**
+ * Per HTTP/1.1 pool: the CONNECTs opening a connection for it (a set made on the first one, not
+ * on every request), and the attempts waiting on it.
+ */
+interface Opening {
+  connects: Set<AbortController> | undefined;
+  waiting: number;
+}
+
 /** Settings for inner h2c sessions (one tunnel each); HBONE already carries flow control. */
 const INNER_H2_SETTINGS = { enablePush: false, initialWindowSize: 1024 * 1024 };
 
@@ -47,7 +56,10 @@ export class UpstreamConnections {
   readonly #h2c = new Map<string, Promise<ClientHttp2Session>>();
   readonly #dns: DnsCache;
   /** Per HTTP/1.1 pool: the CONNECTs opening a connection for it, and the attempts waiting on it. */
-  readonly #opening = new Map<string, { connects: Set<AbortController>; waiting: number }>();
+  readonly #opening = new Map<string, Opening>();
+  /** The last endpoint keyed: `http1` and `awaitHttp1` are called with the same one per attempt. */
+  #lastEp: UpstreamEndpoint | undefined;
+  #lastKey = '';
   #closed = false;
 
   constructor(opts: UpstreamConnectionsOptions) {
@@ -56,9 +68,13 @@ export class UpstreamConnections {
   }
 
   #key(ep: UpstreamEndpoint): string {
+    if (ep === this.#lastEp) return this.#lastKey;
     const d = ep.direct;
     const direct = d === undefined ? '' : `|direct|${d.tls === undefined ? 'tcp' : `tls:${d.tls.sni ?? ''}:${d.tls.caFile ?? ''}:${String(d.tls.insecureSkipVerify)}`}`;
-    return `${formatAuthority(ep.ip, ep.port)}|${ep.identity ?? ''}${direct}`;
+    const key = `${formatAuthority(ep.ip, ep.port)}|${ep.identity ?? ''}${direct}`;
+    this.#lastEp = ep;
+    this.#lastKey = key;
+    return key;
   }
 
   /** Dials an endpoint outside the mesh (plain TCP or originated TLS); see `direct.ts`. */
@@ -105,10 +121,10 @@ export class UpstreamConnections {
     return this.#newPool(key, ep, undici.Pool);
   }
 
-  #openingFor(key: string): { connects: Set<AbortController>; waiting: number } {
+  #openingFor(key: string): Opening {
     let o = this.#opening.get(key);
     if (o === undefined) {
-      o = { connects: new Set(), waiting: 0 };
+      o = { connects: undefined, waiting: 0 };
       this.#opening.set(key, o);
     }
     return o;
@@ -130,8 +146,8 @@ export class UpstreamConnections {
       if (done) return;
       done = true;
       o.waiting--;
-      if (abandoned && o.waiting === 0) for (const c of o.connects) c.abort(new Error('no request waits for this connection any more'));
-      if (o.waiting === 0 && o.connects.size === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
+      if (abandoned && o.waiting === 0 && o.connects !== undefined) for (const c of o.connects) c.abort(new Error('no request waits for this connection any more'));
+      if (o.waiting === 0 && (o.connects?.size ?? 0) === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
     };
   }
 
@@ -148,10 +164,10 @@ export class UpstreamConnections {
       connect: (_opts, cb) => {
         const o = this.#openingFor(key);
         const cancel = new AbortController();
-        o.connects.add(cancel);
+        (o.connects ??= new Set()).add(cancel);
         const settled = (): void => {
-          o.connects.delete(cancel);
-          if (o.waiting === 0 && o.connects.size === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
+          o.connects?.delete(cancel);
+          if (o.waiting === 0 && (o.connects?.size ?? 0) === 0 && this.#opening.get(key) === o) this.#opening.delete(key);
         };
         this.#open(ep, 'http/1.1', cancel.signal).then(
           // undici drives any Duplex that behaves like a socket; it types the callback as net.Socket.
