@@ -201,6 +201,7 @@ export class Waypoint {
       accessLog: this.accessLog,
       logger: log,
       metrics: this.metrics,
+      recheckClosed: (policy) => this.ops.recheckClosed([policy]),
       clusters: this.clusters,
       maxHeaderBytes: limits.maxHeaderBytes,
       maxRequestBufferBytes: limits.maxRequestBufferBytes,
@@ -309,7 +310,7 @@ export class Waypoint {
     // Open TCP tunnels and upgraded connections a new AuthorizationPolicy denies are closed (HTTP: from the next request).
     let recheckedAgainst = first.snapshot;
     store.on('snapshot', (s) => {
-      wp.ops.recheckClosed(wp.mainInternal.recheckOpenConnections(recheckedAgainst, s));
+      wp.mainInternal.recheckOpenConnections(recheckedAgainst, s);
       recheckedAgainst = s;
     });
     // A policy that cannot be compiled (failClosedPolicies) is logged once, by name, until fixed.

@@ -29,6 +29,8 @@ export interface OpenConnection {
 
 export interface OpenConnectionsOptions {
   logger: Logger;
+  /** Called once per connection closed by a re-check, with the denying policy (metrics). */
+  closed?: ((policy: string) => void) | undefined;
 }
 
 export class OpenConnections {
@@ -43,8 +45,16 @@ export class OpenConnections {
     return this.#open.size;
   }
 
-  add(c: OpenConnection): void {
+  /**
+   * Keeps `c` until it closes. When it was authorised on `decidedOn` and `current` has other
+   * policies (a swap came while it was being set up, so that swap's re-check did not see it), it
+   * is re-checked against `current` at once.
+   */
+  add(c: OpenConnection, decidedOn?: ConfigSnapshot, current?: ConfigSnapshot): void {
     this.#open.add(c);
+    if (decidedOn === undefined || current === undefined || decidedOn === current || !policiesChanged(decidedOn, current)) return;
+    const denial = c.recheck(current);
+    if (denial !== undefined) this.#close(c, denial, current);
   }
 
   delete(c: OpenConnection): void {
@@ -62,25 +72,31 @@ export class OpenConnections {
     for (const c of [...this.#open]) {
       const denial = c.recheck(next);
       if (denial === undefined) continue;
-      this.#open.delete(c);
       closed.push(denial.policy);
-      const tunnel = c.tunnel;
-      this.#opts.logger.warn(
-        {
-          policy: denial.policy,
-          reason: denial.reason,
-          source_principal: tunnel.peer.identity,
-          source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
-          connect_authority: tunnel.authorityText,
-          chain: tunnel.chain,
-          ...c.request,
-          version: next.version,
-        },
-        'connection closed by policy re-check',
-      );
-      c.close(denial);
+      this.#close(c, denial, next);
     }
     return closed;
+  }
+
+  /** Closes `c`, which `snap` denies: logged once, counted, removed. */
+  #close(c: OpenConnection, denial: RecheckDenial, snap: ConfigSnapshot): void {
+    this.#open.delete(c);
+    const tunnel = c.tunnel;
+    this.#opts.logger.warn(
+      {
+        policy: denial.policy,
+        reason: denial.reason,
+        source_principal: tunnel.peer.identity,
+        source_address: formatAuthority(tunnel.peer.address, tunnel.peer.port),
+        connect_authority: tunnel.authorityText,
+        chain: tunnel.chain,
+        ...c.request,
+        version: snap.version,
+      },
+      'connection closed by policy re-check',
+    );
+    this.#opts.closed?.(denial.policy);
+    c.close(denial);
   }
 }
 

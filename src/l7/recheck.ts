@@ -42,6 +42,8 @@ export interface RecordedUpgrade {
   http: NonNullable<RequestAttributes['http']>;
   /** The JWT RequestAuthentication verified, if any. */
   jwt: VerifiedJwt | undefined;
+  /** The snapshot the upgrade was authorised on (a swap may come before the upgrade is relayed). */
+  decidedOn: ConfigSnapshot;
 }
 
 /** `undefined` when `snap` still allows the upgraded connection; otherwise which policy now denies it. */

@@ -17,6 +17,7 @@ import { responseHeaders } from './execute.js';
 import { FAILURE_REPLIES, LOCAL_REPLIES, type LocalReply } from './local-reply.js';
 import type { ForwardPlan } from './plan.js';
 import type { HttpProxyDeps } from './proxy.js';
+import type { ConfigSnapshot } from '../../snapshot/types.js';
 
 export interface UpgradeDeps extends HttpProxyDeps {
   /** Idle time after which an upgraded connection is closed (no bytes either way); 0: none. */
@@ -136,7 +137,7 @@ export async function forwardUpgrade(deps: UpgradeDeps, ex: Exchange, plan: Forw
     }
     const joined = down.accept(responseHeaders(ures.headers, plan.responseHeaders, plan.backendResponseHeaders), ures);
     const stop = splice(deps, ex, joined, usock, down.head, uhead, finish);
-    if (deps.openConnections !== undefined) track(deps.openConnections, ex, authorised, joined, stop);
+    if (deps.openConnections !== undefined) track(deps.openConnections, ex, authorised, joined, stop, deps.snapshot());
   });
   creq.end();
 }
@@ -145,7 +146,7 @@ export async function forwardUpgrade(deps: UpgradeDeps, ex: Exchange, plan: Forw
  * Keeps an upgraded connection in `open` until it closes. Closed by the re-check (`stop`: both
  * ways), its access record names the policy and says why in `details`.
  */
-function track(open: OpenConnections, ex: Exchange, authorised: RecordedUpgrade, down: Duplex, stop: () => void): void {
+function track(open: OpenConnections, ex: Exchange, authorised: RecordedUpgrade, down: Duplex, stop: () => void, current: ConfigSnapshot): void {
   const { method, host, path } = authorised.http;
   const entry: OpenConnection = {
     tunnel: authorised.tunnel,
@@ -157,8 +158,9 @@ function track(open: OpenConnections, ex: Exchange, authorised: RecordedUpgrade,
       stop();
     },
   };
-  open.add(entry);
   down.once('close', () => open.delete(entry));
+  // Authorised on an older snapshot: the re-checks since then did not see it yet.
+  open.add(entry, authorised.decidedOn, current);
 }
 
 /**

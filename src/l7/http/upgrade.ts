@@ -139,7 +139,8 @@ function run(deps: UpgradeDeps, ex: Exchange, rh: HttpRequestHead, finish: () =>
   const conn = down.conn;
   // The client may leave while the token is verified or the CUSTOM provider is asked.
   conn.once('close', finish);
-  planRequest(deps, rh, deps.snapshot(), down.res, {
+  const decidedOn = deps.snapshot();
+  planRequest(deps, rh, decidedOn, down.res, {
     decided: (plan) => {
       ex.rec.path = plan.base.path;
     },
@@ -158,6 +159,7 @@ function run(deps: UpgradeDeps, ex: Exchange, rh: HttpRequestHead, finish: () =>
         destination: plan.base.destination,
         http: { method: rh.method, host: rh.authority, path: plan.base.path, headers: rh.headers },
         jwt: rh.jwt?.kind === 'verified' ? rh.jwt.jwt : undefined,
+        decidedOn,
       };
       const go = (): void => void forwardUpgrade(deps, ex, plan, down, authorised, finish);
       if (plan.base.delayMs === undefined) go();

@@ -45,6 +45,8 @@ export interface MainInternalOptions {
   random?: () => number;
   /** Istio standard metrics; absent in tests that do not look at them. */
   metrics?: IstioMetrics;
+  /** Called once per open connection the policy re-check closes, with the denying policy. */
+  recheckClosed?: ((policy: string) => void) | undefined;
   /** ext_authz providers for CUSTOM AuthorizationPolicies (src/l7/ext-authz/custom.ts). */
   extAuthz?: ExtAuthz | undefined;
   /** RequestAuthentication: JWKS client, refresh and metrics registry (default: system CAs, no metrics). */
@@ -104,7 +106,7 @@ export class MainInternal {
       extAuthz: opts.extAuthz,
     };
     const ignoredOnTcp = (provider: string): boolean => opts.extAuthz?.ignoredOnTcp(provider) === true;
-    this.#openConnections = new OpenConnections({ logger: this.#log });
+    this.#openConnections = new OpenConnections({ logger: this.#log, closed: opts.recheckClosed });
     this.#tcpDeps = { snapshot: opts.snapshot, upstreams: opts.upstreams, clusters, accessLog: opts.accessLog, logger: this.#log, metrics: opts.metrics, ignoredOnTcp, openConnections: this.#openConnections };
     const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes;
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_LIMITS.idleTimeoutMs;

@@ -7,9 +7,10 @@ import { FRIEND, policyDoc, policySnapshot, recordedTunnel, SLEEP, TCP_VIP } fro
 const before = policySnapshot('', 1);
 const denySleep = policySnapshot(policyDoc('deny-sleep', 'Service tcp', '  action: DENY\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/default/sa/sleep"] } }] }]\n'), 2);
 
-function setup(): { open: OpenConnections; lines: ReturnType<typeof captureLogs>['lines']; closed: Map<string, RecheckDenial>; add: (identity: string) => OpenConnection } {
+function setup(): { open: OpenConnections; lines: ReturnType<typeof captureLogs>['lines']; closed: Map<string, RecheckDenial>; counted: string[]; add: (identity: string) => OpenConnection } {
   const cap = captureLogs('info');
-  const open = new OpenConnections({ logger: cap.logger });
+  const counted: string[] = [];
+  const open = new OpenConnections({ logger: cap.logger, closed: (policy) => counted.push(policy) });
   const closed = new Map<string, RecheckDenial>();
   const add = (identity: string): OpenConnection => {
     const tunnel = recordedTunnel(before, TCP_VIP, 9000, identity);
@@ -17,16 +18,30 @@ function setup(): { open: OpenConnections; lines: ReturnType<typeof captureLogs>
     open.add(t);
     return t;
   };
-  return { open, lines: cap.lines, closed, add };
+  return { open, lines: cap.lines, closed, counted, add };
 }
 
 describe('OpenConnections: the policy re-check of open connections', () => {
-  it('closes the tunnels a new policy denies, logs each once with the policy, keeps the others', () => {
-    const { open, lines, closed, add } = setup();
+  it.each([
+    ['authorised on the current snapshot: not re-checked at registration', before, before, []],
+    ['authorised before a swap whose re-check it missed: re-checked at registration and closed', before, denySleep, [SLEEP]],
+    ['no snapshots given (a TCP tunnel, admitted on the current one): not re-checked', undefined, undefined, []],
+  ] as const)('%s', (_name, decidedOn, current, want) => {
+    const { open, closed, counted } = setup();
+    const tunnel = recordedTunnel(before, TCP_VIP, 9000, SLEEP);
+    open.add({ tunnel, recheck: (snap) => recheckTunnel(snap, tunnel, () => false), close: (d) => closed.set(SLEEP, d) }, decidedOn, current);
+    expect([...closed.keys()]).toEqual(want);
+    expect(counted).toEqual(want.length === 0 ? [] : ['default/deny-sleep']);
+    expect(open.size).toBe(1 - want.length);
+  });
+
+  it('closes the tunnels a new policy denies, logs and counts each once with the policy, keeps the others', () => {
+    const { open, lines, closed, counted, add } = setup();
     add(SLEEP);
     add(FRIEND);
     expect(open.recheck(before, denySleep)).toEqual(['default/deny-sleep']);
     expect([...closed.keys()]).toEqual([SLEEP]);
+    expect(counted).toEqual(['default/deny-sleep']);
     expect(closed.get(SLEEP)?.details).toBe('rbac_access_denied_matched_policy[default/deny-sleep#rule-0]');
     expect(open.size).toBe(1);
     const logged = lines.filter((l) => l.msg === 'connection closed by policy re-check');

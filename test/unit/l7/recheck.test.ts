@@ -95,6 +95,7 @@ describe('recheckUpgrade: an upgraded HTTP connection (WebSocket, RFC 8441) agai
       destination: tunnel.destination,
       http: { method: 'GET', host: 'web.default.svc.cluster.local', path, headers: { upgrade: 'websocket', connection: 'upgrade', 'x-team': 'blue' } },
       jwt: jwtPrincipal === undefined ? undefined : { principal: jwtPrincipal, payload: { iss: 'https://issuer.test', sub: 'alice' } },
+      decidedOn: admitted,
     };
   };
   const web = (name: string, spec: string): string => policyDoc(name, 'Service web', spec);
