@@ -128,7 +128,7 @@ export class Waypoint {
   readonly pool: HboneClientPool;
   readonly upstreams: UpstreamConnections;
   readonly mainInternal: MainInternal;
-  /** ext_authz clients of the mesh config's providers (CUSTOM policies); absent without providers. */
+  /** ext_authz clients of the mesh config's providers (CUSTOM policies); none until a mesh config names some. */
   readonly #extAuthz: ExtAuthz;
   readonly admin: AdminServers;
   readonly metrics: IstioMetrics;
