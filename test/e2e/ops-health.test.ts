@@ -5,7 +5,7 @@
  * on loopback, and bind errors that name the listener. Addresses: 127.157.1.x.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,16 @@ import { Waypoint } from '../../src/waypoint.js';
 import { coreMesh } from '../helpers/core-mesh.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
 import { presentedCertificate } from '../helpers/tls-probe.js';
+
+/**
+ * Replaces one file the way an operator's `mv` or kubelet's volume swap does: written beside it,
+ * then renamed into place, so the watcher never reads a truncated file (which it would rightly
+ * reject as holding no certificate, before the full file arrives).
+ */
+async function replaceFile(path: string, data: string): Promise<void> {
+  await writeFile(`${path}.tmp`, data);
+  await rename(`${path}.tmp`, path);
+}
 
 const { config, pods, ip } = coreMesh(157);
 const WAYPOINT_IP = ip('1.10');
@@ -101,24 +111,24 @@ describe('readiness and the certificate', () => {
   it('keeps serving the last good certificate when key.pem is replaced by one that does not match', async () => {
     const before = logs.length;
     const stranger = await mesh.issue('default', 'waypoint');
-    await writeFile(join(certDir, 'key.pem'), stranger.keyPem);
+    await replaceFile(join(certDir, 'key.pem'), stranger.keyPem);
     const line = await eventually(() => logs.slice(before).find((l) => l.msg.startsWith('certificate reload failed')), 5000, 'the rejection log line');
     expect(String(line.err)).toContain(`${join(certDir, 'key.pem')} does not match the certificate in ${join(certDir, 'cert-chain.pem')}`);
     expect(line.level).toBe(50);
     expect(await presentedFingerprint()).toBe(fingerprint(original.chain));
     expect(await hello('/after-bad-key')).toBe(200);
     expect((await get('readiness', '/healthz/ready')).status).toBe(200);
-    await writeFile(join(certDir, 'key.pem'), original.key);
+    await replaceFile(join(certDir, 'key.pem'), original.key);
   });
 
   it('refuses a root-cert.pem from another CA, naming the files, and keeps handshaking', async () => {
     const before = logs.length;
     const other = await createMeshCa();
-    await writeFile(join(certDir, 'root-cert.pem'), other.certPem);
+    await replaceFile(join(certDir, 'root-cert.pem'), other.certPem);
     const line = await eventually(() => logs.slice(before).find((l) => l.msg.startsWith('certificate reload failed')), 5000, 'the rejection log line');
     expect(String(line.err)).toContain(`${join(certDir, 'cert-chain.pem')} does not verify against ${join(certDir, 'root-cert.pem')}`);
     expect(await hello('/after-bad-root')).toBe(200);
-    await writeFile(join(certDir, 'root-cert.pem'), original.root);
+    await replaceFile(join(certDir, 'root-cert.pem'), original.root);
   });
 
   it.each([
