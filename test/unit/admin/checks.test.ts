@@ -16,7 +16,7 @@ describe('admin address', () => {
     ['0.0.0.0', false],
     ['::', false],
     // Addresses here are only classified, never dialled.
-    ['10.0.0.7', false],
+    ['10.0.0.7', false], // never dialled
     ['pod.example', false],
   ])('%s is loopback: %s', (host, loopback) => {
     expect(isLoopbackHost(host)).toBe(loopback);

@@ -11,9 +11,9 @@ describe('decideRunMode', () => {
     ['--kubeconfig: the Kubernetes API and the CA', { kubeconfig: 'kube.yaml' }, { config: 'kubernetes', certs: 'istio-ca' }],
     ['--kubeconfig with --certs: certificates from files', { kubeconfig: 'kube.yaml', certs: 'certs/' }, { config: 'kubernetes', certs: 'files' }],
     // KUBERNETES_SERVICE_HOST is only tested for presence here: never dialled.
-    ['in a pod with no flags', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' } }, { config: 'kubernetes', certs: 'istio-ca' }],
-    ['in a pod with --config: files win', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, config: ['mesh.yaml'], certs: 'c' }, { config: 'files', certs: 'files' }],
-    ['in a pod with --config and no --certs: the CA', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, config: ['mesh.yaml'] }, { config: 'files', certs: 'istio-ca' }],
+    ['in a pod with no flags', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' } }, { config: 'kubernetes', certs: 'istio-ca' }], // never dialled
+    ['in a pod with --config: files win', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, config: ['mesh.yaml'], certs: 'c' }, { config: 'files', certs: 'files' }], // never dialled
+    ['in a pod with --config and no --certs: the CA', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, config: ['mesh.yaml'] }, { config: 'files', certs: 'istio-ca' }], // never dialled
     ['proxy waypoint: Kubernetes mode', { proxy: true }, { config: 'kubernetes', certs: 'istio-ca' }],
     ['proxy waypoint with WAYPOINT_CONFIG: files, still the CA', { proxy: true, config: ['mesh.yaml'] }, { config: 'files', certs: 'istio-ca' }],
   ])('%s', (_name, input, expected) => {

@@ -45,7 +45,7 @@ describe('slimObject', () => {
         podIP: '127.155.9.1',
         podIPs: [{ ip: '127.155.9.1' }],
         // The node's address is only dropped by the slimming, never dialled.
-        hostIP: '10.0.0.1',
+        hostIP: '10.0.0.1', // never dialled
         conditions: [
           { type: 'Ready', status: 'True', lastTransitionTime: 't' },
           { type: 'PodScheduled', status: 'True' },

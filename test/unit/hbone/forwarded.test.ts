@@ -4,14 +4,14 @@ import { parseBaggage, parseForwardedFor, type ForwardedFor } from '../../../src
 describe('parseForwardedFor', () => {
   it.each<[string, string | string[] | undefined, ForwardedFor | undefined]>([
     // Addresses in these headers are only parsed, never dialled.
-    ["ztunnel's form", 'for="10.244.1.7:43210";host=reviews.bookinfo.svc.cluster.local', { address: '10.244.1.7', port: 43210, host: 'reviews.bookinfo.svc.cluster.local' }],
+    ["ztunnel's form", 'for="10.244.1.7:43210";host=reviews.bookinfo.svc.cluster.local', { address: '10.244.1.7', port: 43210, host: 'reviews.bookinfo.svc.cluster.local' }], // never dialled
     ['quoted IPv4 without a port', 'for="192.0.2.60"', { address: '192.0.2.60', port: undefined }],
     ['bare token IPv4', 'for=192.0.2.60;proto=http;by=203.0.113.43', { address: '192.0.2.60', port: undefined }],
     ['quoted IPv6 with a port', 'for="[2001:db8:cafe::17]:4711"', { address: '2001:db8:cafe::17', port: 4711 }],
     ['quoted IPv6 without a port, upper case', 'For="[2001:DB8::1]"', { address: '2001:db8::1', port: undefined }],
-    ['spaces around pairs', ' for="10.0.0.1:1" ; host=a ', { address: '10.0.0.1', port: 1, host: 'a' }],
+    ['spaces around pairs', ' for="10.0.0.1:1" ; host=a ', { address: '10.0.0.1', port: 1, host: 'a' }], // never dialled
     ['several elements: the last (nearest) one', 'for=192.0.2.43, for="[2001:db8::1]:80"', { address: '2001:db8::1', port: 80 }],
-    ['a comma inside a quoted value', 'for="10.0.0.9:9";host="a,b"', { address: '10.0.0.9', port: 9, host: 'a,b' }],
+    ['a comma inside a quoted value', 'for="10.0.0.9:9";host="a,b"', { address: '10.0.0.9', port: 9, host: 'a,b' }], // never dialled
     ['repeated header lines joined', ['for=192.0.2.1', 'for="10.1.1.1:5"'], { address: '10.1.1.1', port: 5 }],
     ['escaped characters in a quoted string', 'for="10.0.0.2:7";host="x\\"y"', { address: '10.0.0.2', port: 7, host: 'x"y' }],
     ['absent', undefined, undefined],
