@@ -27,6 +27,7 @@ import { parseResponses } from '../helpers/http1-raw.js';
 import { jwks, signingKey, token } from '../helpers/jwt.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
 import { Opcode, WebSocketEchoApp, WsClient } from '../helpers/websocket.js';
+import { WAYPOINT_NAMESPACE } from '../helpers/policy-mesh.js';
 
 const ip = (tail: string): string => `127.185.${tail}`;
 const VIP = { ws: ip('10.1'), echo: ip('10.2'), tcp: ip('10.3'), wsJwt: ip('10.4'), wsCustom: ip('10.5') };
@@ -64,17 +65,7 @@ ${spec}`;
 const wsPort = `    - { name: http, port: 80, targetPort: ${WS_PORT}, appProtocol: http }\n`;
 
 /** The mesh: `inlineJwks` is the RequestAuthentication's key set (made in beforeAll). */
-const config = (inlineJwks: string): string => `apiVersion: v1
-kind: Namespace
-metadata: { name: default, labels: { istio.io/use-waypoint: waypoint } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: waypoint, namespace: default, labels: { istio.io/waypoint-for: all } }
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
-${svc('ws', VIP.ws, wsPort)}${svc('echo', VIP.echo, '    - { name: http, port: 80, targetPort: 8080, appProtocol: http }\n')}${svc('tcp', VIP.tcp, `    - { name: tcp, port: ${TCP_PORT}, targetPort: ${TCP_PORT}, appProtocol: tcp }\n`)}---
+const config = (inlineJwks: string): string => `${WAYPOINT_NAMESPACE}${svc('ws', VIP.ws, wsPort)}${svc('echo', VIP.echo, '    - { name: http, port: 80, targetPort: 8080, appProtocol: http }\n')}${svc('tcp', VIP.tcp, `    - { name: tcp, port: ${TCP_PORT}, targetPort: ${TCP_PORT}, appProtocol: tcp }\n`)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: ws, namespace: default }

@@ -19,6 +19,7 @@ import { CliProcess } from '../helpers/process.js';
 import { presentedCertificate } from '../helpers/tls-probe.js';
 import { h2cChannel, http1Channel, inFlight, steadyLoad, type LoadChannel, type LoadResult } from '../helpers/steady-load.js';
 import { holdLoadLock } from '../helpers/load-lock.js';
+import { waypointNamespace } from '../helpers/policy-mesh.js';
 
 holdLoadLock();
 
@@ -47,22 +48,7 @@ spec:
   selector: { app: ${name} }
   ports: [{ name: http, port: 80, targetPort: http, appProtocol: http }]
 `;
-  return `apiVersion: v1
-kind: Namespace
-metadata:
-  name: default
-  labels: { istio.io/use-waypoint: waypoint }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: waypoint
-  namespace: default
-  labels: { istio.io/waypoint-for: service }
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
-${service('echo', VIP)}${service('echo-v2', VIP_V2)}---
+  return `${waypointNamespace('service')}${service('echo', VIP)}${service('echo-v2', VIP_V2)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: echo-split, namespace: default }

@@ -17,18 +17,23 @@ export function meshAddresses(prefix: string): { pod: string; tcpVip: string; we
   return { pod: `${prefix}.1.1`, tcpVip: `${prefix}.10.1`, webVip: `${prefix}.10.2` };
 }
 
-/** The namespace `default` using the waypoint `default/waypoint` (for all traffic). */
-export const WAYPOINT_NAMESPACE = `apiVersion: v1
+/** The namespace `default` using the waypoint `default/waypoint`, for `waypointFor` traffic. */
+export function waypointNamespace(waypointFor: 'all' | 'service' = 'all'): string {
+  return `apiVersion: v1
 kind: Namespace
 metadata: { name: default, labels: { istio.io/use-waypoint: waypoint } }
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: { name: waypoint, namespace: default, labels: { istio.io/waypoint-for: all } }
+metadata: { name: waypoint, namespace: default, labels: { istio.io/waypoint-for: ${waypointFor} } }
 spec:
   gatewayClassName: istio-waypoint
   listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
 `;
+}
+
+/** The namespace `default` using the waypoint `default/waypoint` (for all traffic). */
+export const WAYPOINT_NAMESPACE = waypointNamespace();
 
 /** The mesh's YAML, its addresses under `prefix`. */
 export function policyMeshYaml(prefix: string): string {
