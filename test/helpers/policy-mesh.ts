@@ -86,9 +86,14 @@ export function policySnapshot(extra = '', version = 1): ConfigSnapshot {
 
 /** The tunnel context main_internal records for a CONNECT from `identity` at `address` to `ip:port`. */
 export function recordedTunnel(snap: ConfigSnapshot, ip: string, port: number, identity = SLEEP, address = '127.175.2.1'): TunnelContext {
+  const peer = { identity, address, port: 40000, localAddress: '127.175.0.10', localPort: 15008 };
+  return tunnelContext(snap, ip, port, peer, 'inbound-vip|9000|tcp|tcp.default.svc.cluster.local');
+}
+
+/** The tunnel context main_internal builds for a CONNECT from `peer` to `ip:port` in `snap`. */
+export function tunnelContext(snap: ConfigSnapshot, ip: string, port: number, peer: TunnelContext['peer'], chain: string): TunnelContext {
   const cls = classifyDestination(snap, { ip, port });
   if (!cls.ok) throw new Error(cls.reason);
-  const peer = { identity, address, port: 40000, localAddress: '127.175.0.10', localPort: 15008 };
   const source = sourceOf(snap, peer);
   return {
     peer,
@@ -98,6 +103,6 @@ export function recordedTunnel(snap: ConfigSnapshot, ip: string, port: number, i
     destination: cls.destination,
     sourceWorkload: source.workload,
     sourceNamespace: source.namespace,
-    chain: 'inbound-vip|9000|tcp|tcp.default.svc.cluster.local',
+    chain,
   };
 }

@@ -8,12 +8,11 @@ import { ISTIO_DEFAULT_RETRY } from '../../../../src/routes/istio/retry-policy.j
 import type { CompiledRule, ForwardAction, RouteTables } from '../../../../src/routes/types.js';
 import { decide } from '../../../../src/l7/http/decide.js';
 import type { ForwardPlan, HttpRequestHead, Plan, RedirectPlan, ReplyPlan } from '../../../../src/l7/http/plan.js';
-import { classifyDestination } from '../../../../src/l7/listener/classify.js';
-import { sourceOf } from '../../../../src/l7/listener/source.js';
 import type { TunnelContext } from '../../../../src/l7/tunnel.js';
 import { loadResourcesFromText } from '../../../../src/config/load.js';
 import { compileSnapshot } from '../../../../src/snapshot/compile.js';
 import { BOOKINFO, MULTI, RATINGS, REVIEWS, seededRandom } from '../../../helpers/istio-mesh.js';
+import { tunnelContext } from '../../../helpers/policy-mesh.js';
 
 const ROUTES = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -119,20 +118,7 @@ const snapshot = compileMesh();
 const SLEEP = 'spiffe://cluster.local/ns/bookinfo/sa/sleep';
 
 function tunnelTo(snap: ConfigSnapshot, ip: string, port: number): TunnelContext {
-  const cls = classifyDestination(snap, { ip, port });
-  if (!cls.ok) throw new Error(cls.reason);
-  const peer = { identity: SLEEP, address: '127.0.9.9', port: 40000, localAddress: '127.0.0.10', localPort: 15008 };
-  const source = sourceOf(snap, peer);
-  return {
-    peer,
-    authority: { ip, port },
-    authorityText: `${ip}:${port}`,
-    key: vipKey(ip, port),
-    destination: cls.destination,
-    sourceWorkload: source.workload,
-    sourceNamespace: source.namespace,
-    chain: '',
-  };
+  return tunnelContext(snap, ip, port, { identity: SLEEP, address: '127.0.9.9', port: 40000, localAddress: '127.0.0.10', localPort: 15008 }, '');
 }
 
 const TO_REVIEWS = tunnelTo(snapshot, '127.31.0.1', 9080);
