@@ -138,33 +138,38 @@ export class StreamSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#send([chunk], cb);
+    if (!this.#beforeWrite(chunk.length, cb)) return;
+    this.#stream.write(chunk);
+    this.#sent(cb);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    this.#send(
-      chunks.map((c) => c.chunk),
-      cb,
-    );
+    let bytes = 0;
+    for (const c of chunks) bytes += c.chunk.length;
+    if (!this.#beforeWrite(bytes, cb)) return;
+    for (const c of chunks) this.#stream.write(c.chunk);
+    this.#sent(cb);
+  }
+
+  /** Counts `bytes` about to be written; false (and `cb` failed) when the stream is gone. */
+  #beforeWrite(bytes: number, cb: (err?: Error | null) => void): boolean {
+    this.bytesWritten += bytes;
+    this.#touch();
+    const s = this.#stream;
+    if (!s.destroyed && !s.closed) return true;
+    cb(Object.assign(new Error('tunnel stream closed'), { code: 'ERR_STREAM_DESTROYED' }));
+    return false;
   }
 
   /**
-   * Hands `chunks` to the HTTP/2 stream as they are (it frames them anyway: no concatenated copy)
-   * and takes more at once while the stream holds less than BUFFER_BYTES, else after its 'drain':
+   * Chunks go to the HTTP/2 stream as they are (it frames them anyway: no concatenated copy), and
+   * more are taken at once while the stream holds less than BUFFER_BYTES, else after its 'drain':
    * several DATA frames go out per turn of the event loop instead of one, backpressure kept.
    * A failed write surfaces as the stream's 'error', which destroys this socket.
    */
-  #send(chunks: Buffer[], cb: (err?: Error | null) => void): void {
-    const s = this.#stream;
-    for (const c of chunks) this.bytesWritten += c.length;
-    this.#touch();
-    if (s.destroyed || s.closed) {
-      cb(Object.assign(new Error('tunnel stream closed'), { code: 'ERR_STREAM_DESTROYED' }));
-      return;
-    }
-    for (const c of chunks) s.write(c);
-    if (s.writableLength < BUFFER_BYTES) cb();
-    else s.once('drain', () => cb());
+  #sent(cb: (err?: Error | null) => void): void {
+    if (this.#stream.writableLength < BUFFER_BYTES) cb();
+    else this.#stream.once('drain', () => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {
