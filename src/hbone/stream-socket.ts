@@ -173,8 +173,8 @@ export class StreamSocket extends Duplex {
   }
 
   /**
-   * Chunks go to the HTTP/2 stream as they are (it frames them anyway: no concatenated copy), and
-   * more are taken at once while the stream holds less than BUFFER_BYTES, else after its 'drain':
+   * Chunks go to the HTTP/2 stream as they are (corked small ones as one copy, see COALESCE_BYTES),
+   * and more are taken at once while the stream holds less than BUFFER_BYTES, else after its 'drain':
    * several DATA frames go out per turn of the event loop instead of one, backpressure kept.
    * A failed write surfaces as the stream's 'error', which destroys this socket.
    */
