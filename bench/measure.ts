@@ -59,6 +59,26 @@ export function cpuSeconds(pid: number): number {
   return ticks / CLK_TCK;
 }
 
+/**
+ * Read and write system calls (/proc/PID/io syscr, syscw) and the main thread's voluntary context
+ * switches (event-loop wake-ups) of the process tree rooted at `pid`: counts that do not depend on
+ * how busy the machine is, so two builds compare by them where CPU time is too noisy.
+ */
+export function syscallCounts(pid: number): { reads: number; writes: number; wakeups: number } {
+  const out = { reads: 0, writes: 0, wakeups: 0 };
+  for (const p of processTree(pid)) {
+    try {
+      const io = readFileSync(`/proc/${p}/io`, 'utf8');
+      out.reads += Number(/^syscr:\s+(\d+)/m.exec(io)?.[1] ?? 0);
+      out.writes += Number(/^syscw:\s+(\d+)/m.exec(io)?.[1] ?? 0);
+      out.wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
 /** CPU seconds the whole machine spent busy (user, nice, system, irq, softirq, steal) since boot. */
 export function machineBusySeconds(): number {
   const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);

@@ -7,7 +7,7 @@
 import { CLIENT_IP, peerPodIp, peerVip, SVC_PORTS, type Backend, type Peer, type WaypointKey } from './config.js';
 import { diffLeg, frameStats, type FrameStats, type LegCounts } from './frames.js';
 import { h1Load, h2cLoad, type LoadOptions, type LoadResult } from './load.js';
-import { cpuSeconds, foreignCpu, probe, rssMb } from './measure.js';
+import { cpuSeconds, foreignCpu, probe, rssMb, syscallCounts } from './measure.js';
 import type { TunnelSpec, WaypointSpec } from './mesh.js';
 import { h1Paced, h2cPaced, type PacedResult } from './paced.js';
 
@@ -171,12 +171,18 @@ export async function runMode(m: ModeSpec, s: Settings, ctx: ModeContext, log: (
   const counts0 = await ctx.counts?.();
   const pwp0 = ctx.waypointPid === undefined ? 0 : cpuSeconds(ctx.waypointPid);
   const ptn0 = cpuSeconds(ctx.tunnelPid);
+  const sys0 = ctx.waypointPid === undefined ? undefined : syscallCounts(ctx.waypointPid);
   const paced = await (m.protocol === 'h2c' ? h2cPaced : h1Paced)({ host: CLIENT_IP, port: ctx.port, path: s.path, connections: s.fixedConnections, seconds: s.pacedSeconds, rate: s.fixedRate });
   const pacedDone = paced.ok + paced.non2xx;
   const pacedPerReq = (seconds: number): number => (pacedDone === 0 ? NaN : (seconds / pacedDone) * 1e6);
   result.paced = paced;
   result.pacedTunnelCpuUsPerReq = pacedPerReq(cpuSeconds(ctx.tunnelPid) - ptn0);
   if (ctx.waypointPid !== undefined) result.pacedWaypointCpuUsPerReq = pacedPerReq(cpuSeconds(ctx.waypointPid) - pwp0);
+  if (ctx.waypointPid !== undefined && sys0 !== undefined && pacedDone > 0) {
+    const sys1 = syscallCounts(ctx.waypointPid);
+    const per = (n: number): string => (n / pacedDone).toFixed(2);
+    log(`${label}: waypoint per request (paced): ${per(sys1.reads - sys0.reads)} read and ${per(sys1.writes - sys0.writes)} write system calls, ${per(sys1.wakeups - sys0.wakeups)} wake-ups`);
+  }
   const counts1 = await ctx.counts?.();
   if (counts0 !== undefined && counts1 !== undefined) {
     const d = (a: LegCounts | undefined, b: LegCounts | undefined): LegCounts | undefined => (a === undefined || b === undefined ? undefined : diffLeg(a, b));

@@ -26,9 +26,12 @@ export class Child {
     this.name = name;
     // BENCH_WAYPOINT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the waypoints.
     const nodeArgs = [...(name.startsWith('waypoint') ? (process.env.BENCH_WAYPOINT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : []), ...extraNodeArgs];
+    // BENCH_WAYPOINT_CLI (another build's dist/src/cli.js) runs that build's waypoints against this
+    // harness, peers and backends: two builds compared with everything else the same.
+    const run = name.startsWith('waypoint') && script === CLI ? (process.env.BENCH_WAYPOINT_CLI ?? script) : script;
     this.proc = executable
-      ? spawn(script, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn(run, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [...nodeArgs, run, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => {
       // Only the tail matters (for error messages); never let a chatty child grow the harness.
       this.#output = (this.#output + d.toString()).slice(-8192);
