@@ -151,12 +151,13 @@ export interface IdleSessions {
 
 /**
  * Opens `count` separate TLS 1.3 + h2 sessions to an HBONE server with the client certificate,
- * each completing one CONNECT to `authority` (the stream is then left open and idle).
+ * each completing one CONNECT to `authority` (the stream is then left open and idle); with no
+ * authority, each session only waits for the server's SETTINGS and opens no stream.
  */
 export async function openIdleSessions(
   host: string,
   port: number,
-  authority: string,
+  authority: string | undefined,
   cert: WorkloadCert,
   count: number,
   timeoutMs: number,
@@ -187,6 +188,10 @@ export async function openIdleSessions(
       });
       sessions.push(s);
       s.on('error', reject);
+      if (authority === undefined) {
+        s.once('remoteSettings', () => resolve());
+        return;
+      }
       const stream = s.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
       stream.on('error', reject);
       stream.once('response', (headers) => {

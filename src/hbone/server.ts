@@ -97,6 +97,23 @@ interface SessionState {
 /** Session errors a well-behaved peer does not cause: logged at warn with the reason. */
 const HOSTILE_SESSION_ERRORS = new Set(['ERR_HTTP2_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES', 'ERR_HTTP2_INVALID_SETTING_VALUE']);
 
+/**
+ * The HBONE listener's TLS and ALPN options besides its certificates (also the reference server of
+ * bench/session-memory.ts, so that both hold the same per-connection TLS state).
+ */
+export const HBONE_SERVER_TLS: http2.SecureServerOptions = {
+  requestCert: true,
+  // Verified in #onSession instead, so a refused client is logged with its reason (OpenSSL
+  // drops it silently otherwise). The chain is still checked against the mesh root.
+  rejectUnauthorized: false,
+  minVersion: 'TLSv1.3',
+  maxVersion: 'TLSv1.3',
+  ciphers: TLS_CIPHERS,
+  ecdhCurve: TLS_ECDH_CURVES,
+  ALPNProtocols: ['h2'],
+  allowHTTP1: false,
+};
+
 function tlsOptions(m: TlsMaterial) {
   return {
     cert: m.certChainPem,
@@ -125,16 +142,7 @@ export class HboneServer {
     this.#log = opts.logger.child({ listener: 'connect_terminate' });
     this.#server = http2.createSecureServer({
       ...tlsOptions(opts.tls.current),
-      requestCert: true,
-      // Verified in #onSession instead, so a refused client is logged with its reason (OpenSSL
-      // drops it silently otherwise). The chain is still checked against the mesh root.
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
-      maxVersion: 'TLSv1.3',
-      ciphers: TLS_CIPHERS,
-      ecdhCurve: TLS_ECDH_CURVES,
-      ALPNProtocols: ['h2'],
-      allowHTTP1: false,
+      ...HBONE_SERVER_TLS,
       handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       settings: {
