@@ -212,23 +212,24 @@ export class HboneServer {
     return this.#streams;
   }
 
-  /** Why a TLS client may not use this listener, if it may not. */
-  #peerProblem(socket: TLSSocket): string | undefined {
-    if (!socket.authorized) return `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate')}`;
+  /** The TLS client's SPIFFE identity, or why it may not use this listener. */
+  #peerIdentity(socket: TLSSocket): { identity: string } | { problem: string } {
+    if (socket.destroyed) return { problem: 'connection closed during handshake' };
+    if (!socket.authorized) return { problem: `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate')}` };
     const uris = uriSansFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
     const spiffe = uris.find((u) => u.startsWith('spiffe://'));
-    if (spiffe === undefined) return 'client certificate has no SPIFFE URI SAN';
+    if (spiffe === undefined) return { problem: 'client certificate has no SPIFFE URI SAN' };
     if (!this.#opts.trustDomains.some((td) => inTrustDomain(spiffe, td))) {
-      return `client identity ${spiffe} is outside trust domain ${this.#opts.trustDomains.join(',')}`;
+      return { problem: `client identity ${spiffe} is outside trust domain ${this.#opts.trustDomains.join(',')}` };
     }
-    return undefined;
+    return { identity: spiffe };
   }
 
   #onSession(session: Http2Session): void {
     const socket = session.socket as TLSSocket;
-    const problem = socket.destroyed ? 'connection closed during handshake' : this.#peerProblem(socket);
-    if (problem !== undefined) {
-      this.#log.warn({ peer: socket.remoteAddress, reason: problem }, `HBONE connection refused: ${problem}`);
+    const who = this.#peerIdentity(socket);
+    if ('problem' in who) {
+      this.#log.warn({ peer: socket.remoteAddress, reason: who.problem }, `HBONE connection refused: ${who.problem}`);
       session.destroy();
       return;
     }
@@ -238,9 +239,8 @@ export class HboneServer {
       session.destroy();
       return;
     }
-    const uris = uriSansFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
     this.#peers.set(session, {
-      identity: uris.find((u) => u.startsWith('spiffe://')) ?? '',
+      identity: who.identity,
       address: normaliseAddress(socket.remoteAddress),
       port: socket.remotePort ?? 0,
       localAddress: normaliseAddress(socket.localAddress),
@@ -250,7 +250,8 @@ export class HboneServer {
     const state: SessionState = { streams: 0, idle: undefined, closedStreams: 0, prematureResets: 0, aborted: false };
     this.#state.set(session, state);
     this.#armIdle(session, state);
-    session.once('close', () => {
+    // 'close' comes once: a plain listener costs less than a once() wrapper, per session.
+    session.on('close', () => {
       this.#sessions.delete(session);
       if (state.idle !== undefined) clearTimeout(state.idle);
     });
@@ -289,8 +290,11 @@ export class HboneServer {
     state.idle.unref();
   }
 
+  /** Shared by every stream (no closure per stream). */
+  readonly #onStreamError = (err: Error): void => this.#log.debug({ err: err.message }, 'HBONE stream error');
+
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', (err) => this.#log.debug({ err: err.message }, 'HBONE stream error'));
+    stream.on('error', this.#onStreamError);
     const session = stream.session as Http2Session;
     const peer = this.#peers.get(session);
     const state = this.#state.get(session);
@@ -305,17 +309,16 @@ export class HboneServer {
       state.idle = undefined;
     }
     const opened = Date.now();
-    // 'aborted': the stream closed while our side was still open (a reset, not a finished exchange).
-    let aborted = false;
-    stream.once('aborted', () => (aborted = true));
-    stream.once('close', () => {
+    // 'close' comes once (a plain listener: no once() wrapper per stream). `stream.aborted`: the
+    // stream closed while our side was still open (a reset, not a finished exchange).
+    stream.on('close', () => {
       this.#streams--;
       state.streams--;
       state.closedStreams++;
       const code = stream.rstCode;
       // Premature: reset by the peer (not by us) with an error code, before our side ended, within
       // the minimum lifetime. RST_STREAM(NO_ERROR) is HBONE's clean close and never counts.
-      const premature = aborted && code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR && !closedLocally(stream) && Date.now() - opened < PREMATURE_RESET_MIN_LIFETIME_MS;
+      const premature = stream.aborted && code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR && !closedLocally(stream) && Date.now() - opened < PREMATURE_RESET_MIN_LIFETIME_MS;
       if (premature) {
         state.prematureResets++;
         if (!state.aborted && this.#tooManyPrematureResets(state)) {
