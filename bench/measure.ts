@@ -10,6 +10,22 @@ import net from 'node:net';
 import type { WorkloadCert } from '../src/hbone/certs.js';
 
 // ---------------------------------------------------------------------------------------------
+// Command line and statistics of the hand-measurement scripts
+
+/** The number after `--name` on the command line, or `fallback`. */
+export function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i < 0 ? undefined : Number(process.argv[i + 1]);
+  return v === undefined || !Number.isFinite(v) ? fallback : v;
+}
+
+/** The median (the mean of the middle two for an even count; NaN for none). */
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
+};
+
+// ---------------------------------------------------------------------------------------------
 // /proc
 
 export const CLK_TCK = ((): number => {

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NET_PREFIX, SVC_PORTS, VIP, WAYPOINT_IPS, WAYPOINT_PORTS } from './config.js';
-import { openIdleSessions, rssMb } from './measure.js';
+import { flag, median, openIdleSessions, rssMb } from './measure.js';
 import { startWaypoint, writeMeshFiles } from './mesh.js';
 import { killAllNow, spawnScript, stopAll, waitForLine, waitForReady, type Child } from './processes.js';
 
@@ -53,17 +53,6 @@ const VARIANTS: readonly Variant[] = [
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i < 0 ? undefined : Number(process.argv[i + 1]);
-  return v === undefined || !Number.isFinite(v) ? fallback : v;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
-};
 
 /** One read: VmRSS from /proc and what the preload reported, in MB (2^20 bytes). */
 interface Read {
@@ -141,16 +130,12 @@ class Reporter {
   }
 }
 
-/** Growth per 1,000 sessions, MB. */
-interface Growth {
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  newSpace: number;
-  /** external − arrayBuffers (nghttp2's allocations are not in it: see the snapshot's `Node / nghttp2_memory`). */
-  external: number;
-  arrayBuffers: number;
-  /** rss − heapTotal − external: OpenSSL, Node's C++ objects, sockets, malloc. */
+/**
+ * Growth per 1,000 sessions, MB; `external` here is external − arrayBuffers (nghttp2's allocations
+ * are not in it: see the snapshot's `Node / nghttp2_memory`).
+ */
+interface Growth extends Read {
+  /** rss − heapTotal − external: OpenSSL, nghttp2, Node's C++ objects, sockets, malloc. */
   otherNative: number;
 }
 
