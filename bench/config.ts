@@ -9,6 +9,8 @@ import { join } from 'node:path';
  * the whole mesh, so that a hand measurement can run beside the tests and other benchmarks.
  */
 const NET = /^127\.\d{1,3}$/.test(process.env.BENCH_NET ?? '') ? (process.env.BENCH_NET as string) : '127.200';
+/** The first two octets in force (`127.200` or BENCH_NET), for a script's own addresses. */
+export const NET_PREFIX = NET;
 
 export const NAMESPACE = 'bench';
 export const WAYPOINT_NAME = 'waypoint';

@@ -10,6 +10,22 @@ import net from 'node:net';
 import type { WorkloadCert } from '../src/hbone/certs.js';
 
 // ---------------------------------------------------------------------------------------------
+// Command line and statistics of the hand-measurement scripts
+
+/** The number after `--name` on the command line, or `fallback`. */
+export function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i < 0 ? undefined : Number(process.argv[i + 1]);
+  return v === undefined || !Number.isFinite(v) ? fallback : v;
+}
+
+/** The median (the mean of the middle two for an even count; NaN for none). */
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
+};
+
+// ---------------------------------------------------------------------------------------------
 // /proc
 
 export const CLK_TCK = ((): number => {
@@ -171,12 +187,13 @@ export interface IdleSessions {
 
 /**
  * Opens `count` separate TLS 1.3 + h2 sessions to an HBONE server with the client certificate,
- * each completing one CONNECT to `authority` (the stream is then left open and idle).
+ * each completing one CONNECT to `authority` (the stream is then left open and idle); with no
+ * authority, each session only waits for the server's SETTINGS and opens no stream.
  */
 export async function openIdleSessions(
   host: string,
   port: number,
-  authority: string,
+  authority: string | undefined,
   cert: WorkloadCert,
   count: number,
   timeoutMs: number,
@@ -207,6 +224,10 @@ export async function openIdleSessions(
       });
       sessions.push(s);
       s.on('error', reject);
+      if (authority === undefined) {
+        s.once('remoteSettings', () => resolve());
+        return;
+      }
       const stream = s.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
       stream.on('error', reject);
       stream.once('response', (headers) => {

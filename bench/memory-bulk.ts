@@ -9,24 +9,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLIENT_IP, SVC_PORTS, VIP, WAYPOINT_IPS, WAYPOINT_PORTS } from './config.js';
-import { bulkTransfer, cpuSeconds, openIdleSessions, rssMb } from './measure.js';
+import { bulkTransfer, cpuSeconds, flag, median, openIdleSessions, rssMb } from './measure.js';
 import { startMesh, tunnelsReady } from './mesh.js';
 import { BULK, tunnelSpecs, WAYPOINTS } from './modes.js';
 import { killAllNow, stopAll } from './processes.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i < 0 ? undefined : Number(process.argv[i + 1]);
-  return v === undefined || !Number.isFinite(v) ? fallback : v;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
-};
 
 async function main(): Promise<void> {
   const starts = flag('starts', 3);

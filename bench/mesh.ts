@@ -20,7 +20,7 @@ import {
   WAYPOINT_PORTS,
   type WaypointKey,
 } from './config.js';
-import { spawnBackends, spawnCli, waitForLine, waitForPort, waitForReady, type Child } from './processes.js';
+import { spawnBackends, spawnCli, spawnCliWith, waitForLine, waitForPort, waitForReady, type Child } from './processes.js';
 
 export interface WaypointSpec {
   key: WaypointKey;
@@ -61,9 +61,10 @@ async function writeCerts(dir: string): Promise<WorkloadCert> {
   return client;
 }
 
-function startWaypoint(dir: string, w: WaypointSpec): Child {
+/** Starts `waypoint run` for `w` with the files `writeMeshFiles` wrote, with extra Node options. */
+export function startWaypoint(dir: string, w: WaypointSpec, nodeArgs: string[] = []): Child {
   const ip = WAYPOINT_IPS[w.key];
-  return spawnCli(`waypoint-${w.key}`, [
+  return spawnCliWith(`waypoint-${w.key}`, [
     'run',
     ...['--config', join(dir, `config-${w.config}`), '--certs', join(dir, 'waypoint')],
     ...['--namespace', NAMESPACE, '--name', WAYPOINT_NAME],
@@ -72,7 +73,23 @@ function startWaypoint(dir: string, w: WaypointSpec): Child {
     ...['--workers', String(w.workers), '--drain-ms', '0', '--log-level', 'warn'],
     // BENCH_WAYPOINT_ARGS (e.g. "--access-log stdout") adds waypoint flags: logging on vs off.
     ...(process.env.BENCH_WAYPOINT_ARGS ?? '').split(' ').filter((a) => a !== ''),
-  ]);
+  ], nodeArgs);
+}
+
+/**
+ * Writes the certificates (`waypoint/`, `client/`, `pods/`) and both configurations
+ * (`config-base/`, `config-loaded/`) under `dir`; returns the client's certificate.
+ */
+export async function writeMeshFiles(dir: string): Promise<WorkloadCert> {
+  const clientCert = await writeCerts(dir);
+  for (const [name, yaml] of [
+    ['base', baseConfig()],
+    ['loaded', loadedConfig()],
+  ] as const) {
+    await mkdir(join(dir, `config-${name}`), { recursive: true });
+    await writeFile(join(dir, `config-${name}`, 'mesh.yaml'), yaml);
+  }
+  return clientCert;
 }
 
 function startTunnel(dir: string, t: TunnelSpec): Child {
@@ -91,14 +108,7 @@ function startTunnel(dir: string, t: TunnelSpec): Child {
  */
 export async function startMesh(dir: string, waypoints: WaypointSpec[], tunnels: TunnelSpec[], log: (s: string) => void): Promise<Mesh> {
   log('certificates and configuration');
-  const clientCert = await writeCerts(dir);
-  for (const [name, yaml] of [
-    ['base', baseConfig()],
-    ['loaded', loadedConfig()],
-  ] as const) {
-    await mkdir(join(dir, `config-${name}`), { recursive: true });
-    await writeFile(join(dir, `config-${name}`, 'mesh.yaml'), yaml);
-  }
+  const clientCert = await writeMeshFiles(dir);
   log(`starting the backends, ${waypoints.length} waypoints and ${tunnels.length} tunnels`);
   const backends = spawnBackends(join(dir, 'pods'));
   const started = waypoints.map((w) => ({ w, child: startWaypoint(dir, w) }));

@@ -33,7 +33,8 @@ export class KeepaliveMonitor {
 
   add(session: Http2Session): void {
     this.#sessions.set(session, { sentAt: 0, outstanding: false });
-    session.once('close', () => this.#sessions.delete(session));
+    // 'close' comes once: a plain listener costs less than a once() wrapper, per session.
+    session.on('close', () => this.#sessions.delete(session));
   }
 
   get size(): number {

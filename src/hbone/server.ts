@@ -97,6 +97,23 @@ interface SessionState {
 /** Session errors a well-behaved peer does not cause: logged at warn with the reason. */
 const HOSTILE_SESSION_ERRORS = new Set(['ERR_HTTP2_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES', 'ERR_HTTP2_INVALID_SETTING_VALUE']);
 
+/**
+ * The HBONE listener's TLS and ALPN options besides its certificates (also the reference server of
+ * bench/session-memory.ts, so that both hold the same per-connection TLS state).
+ */
+export const HBONE_SERVER_TLS: http2.SecureServerOptions = {
+  requestCert: true,
+  // Verified in #onSession instead, so a refused client is logged with its reason (OpenSSL
+  // drops it silently otherwise). The chain is still checked against the mesh root.
+  rejectUnauthorized: false,
+  minVersion: 'TLSv1.3',
+  maxVersion: 'TLSv1.3',
+  ciphers: TLS_CIPHERS,
+  ecdhCurve: TLS_ECDH_CURVES,
+  ALPNProtocols: ['h2'],
+  allowHTTP1: false,
+};
+
 function tlsOptions(m: TlsMaterial) {
   return {
     cert: m.certChainPem,
@@ -125,16 +142,7 @@ export class HboneServer {
     this.#log = opts.logger.child({ listener: 'connect_terminate' });
     this.#server = http2.createSecureServer({
       ...tlsOptions(opts.tls.current),
-      requestCert: true,
-      // Verified in #onSession instead, so a refused client is logged with its reason (OpenSSL
-      // drops it silently otherwise). The chain is still checked against the mesh root.
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
-      maxVersion: 'TLSv1.3',
-      ciphers: TLS_CIPHERS,
-      ecdhCurve: TLS_ECDH_CURVES,
-      ALPNProtocols: ['h2'],
-      allowHTTP1: false,
+      ...HBONE_SERVER_TLS,
       handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       settings: {
@@ -204,23 +212,24 @@ export class HboneServer {
     return this.#streams;
   }
 
-  /** Why a TLS client may not use this listener, if it may not. */
-  #peerProblem(socket: TLSSocket): string | undefined {
-    if (!socket.authorized) return `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate')}`;
+  /** The TLS client's SPIFFE identity, or why it may not use this listener. */
+  #peerIdentity(socket: TLSSocket): { identity: string } | { problem: string } {
+    if (socket.destroyed) return { problem: 'connection closed during handshake' };
+    if (!socket.authorized) return { problem: `client certificate not verified: ${String(socket.authorizationError ?? 'no certificate')}` };
     const uris = uriSansFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
     const spiffe = uris.find((u) => u.startsWith('spiffe://'));
-    if (spiffe === undefined) return 'client certificate has no SPIFFE URI SAN';
+    if (spiffe === undefined) return { problem: 'client certificate has no SPIFFE URI SAN' };
     if (!this.#opts.trustDomains.some((td) => inTrustDomain(spiffe, td))) {
-      return `client identity ${spiffe} is outside trust domain ${this.#opts.trustDomains.join(',')}`;
+      return { problem: `client identity ${spiffe} is outside trust domain ${this.#opts.trustDomains.join(',')}` };
     }
-    return undefined;
+    return { identity: spiffe };
   }
 
   #onSession(session: Http2Session): void {
     const socket = session.socket as TLSSocket;
-    const problem = socket.destroyed ? 'connection closed during handshake' : this.#peerProblem(socket);
-    if (problem !== undefined) {
-      this.#log.warn({ peer: socket.remoteAddress, reason: problem }, `HBONE connection refused: ${problem}`);
+    const who = this.#peerIdentity(socket);
+    if ('problem' in who) {
+      this.#log.warn({ peer: socket.remoteAddress, reason: who.problem }, `HBONE connection refused: ${who.problem}`);
       session.destroy();
       return;
     }
@@ -230,9 +239,8 @@ export class HboneServer {
       session.destroy();
       return;
     }
-    const uris = uriSansFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
     this.#peers.set(session, {
-      identity: uris.find((u) => u.startsWith('spiffe://')) ?? '',
+      identity: who.identity,
       address: normaliseAddress(socket.remoteAddress),
       port: socket.remotePort ?? 0,
       localAddress: normaliseAddress(socket.localAddress),
@@ -242,7 +250,8 @@ export class HboneServer {
     const state: SessionState = { streams: 0, idle: undefined, closedStreams: 0, prematureResets: 0, aborted: false };
     this.#state.set(session, state);
     this.#armIdle(session, state);
-    session.once('close', () => {
+    // 'close' comes once: a plain listener costs less than a once() wrapper, per session.
+    session.on('close', () => {
       this.#sessions.delete(session);
       if (state.idle !== undefined) clearTimeout(state.idle);
     });
@@ -281,8 +290,11 @@ export class HboneServer {
     state.idle.unref();
   }
 
+  /** Shared by every stream (no closure per stream). */
+  readonly #onStreamError = (err: Error): void => this.#log.debug({ err: err.message }, 'HBONE stream error');
+
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', (err) => this.#log.debug({ err: err.message }, 'HBONE stream error'));
+    stream.on('error', this.#onStreamError);
     const session = stream.session as Http2Session;
     const peer = this.#peers.get(session);
     const state = this.#state.get(session);
@@ -297,17 +309,16 @@ export class HboneServer {
       state.idle = undefined;
     }
     const opened = Date.now();
-    // 'aborted': the stream closed while our side was still open (a reset, not a finished exchange).
-    let aborted = false;
-    stream.once('aborted', () => (aborted = true));
-    stream.once('close', () => {
+    // 'close' comes once (a plain listener: no once() wrapper per stream). `stream.aborted`: the
+    // stream closed while our side was still open (a reset, not a finished exchange).
+    stream.on('close', () => {
       this.#streams--;
       state.streams--;
       state.closedStreams++;
       const code = stream.rstCode;
       // Premature: reset by the peer (not by us) with an error code, before our side ended, within
       // the minimum lifetime. RST_STREAM(NO_ERROR) is HBONE's clean close and never counts.
-      const premature = aborted && code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR && !closedLocally(stream) && Date.now() - opened < PREMATURE_RESET_MIN_LIFETIME_MS;
+      const premature = stream.aborted && code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR && !closedLocally(stream) && Date.now() - opened < PREMATURE_RESET_MIN_LIFETIME_MS;
       if (premature) {
         state.prematureResets++;
         if (!state.aborted && this.#tooManyPrematureResets(state)) {

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneClientPool } from '../../src/hbone/client-pool.js';
 import { DEFAULT_LIMITS } from '../../src/config/limits.js';
 import type { EchoReply } from '../../src/testkit/echo-app.js';
-import { h2Request } from '../../src/testkit/hbone-http-client.js';
+import { StreamSocket } from '../../src/hbone/stream-socket.js';
+import { h2Request, HboneHttpClient } from '../../src/testkit/hbone-http-client.js';
 import { HardeningMesh, VIP } from '../helpers/hardening-mesh.js';
 import { parseResponses, rawExchange } from '../helpers/http1-raw.js';
 import { captureLogs, eventually, type LogLine } from '../helpers/log-capture.js';
@@ -172,6 +173,33 @@ describe('limits set on the Waypoint are enforced', () => {
     expect(parseResponses(x.bytes)[0]!.status).toBe(408);
     expect(x.ms).toBeGreaterThanOrEqual(400);
     expect(x.ms).toBeLessThan(1500);
+  });
+
+  it('a silent tunnel on an HTTP port holds no socket or codec before its first byte, and gets 408 at the headers timeout', async () => {
+    const from = logs.length;
+    const tunnel = await new HboneHttpClient(client, { ...mesh.hbone, authority: `${VIP.echo}:80` }).tunnel();
+    const t0 = Date.now();
+    const chunks: Buffer[] = [];
+    tunnel.on('data', (d: Buffer) => chunks.push(d));
+    tunnel.on('error', () => undefined);
+    const ended = new Promise<number>((resolve) => tunnel.once('close', () => resolve(Date.now() - t0)));
+    try {
+      const live = StreamSocket.live;
+      // Past the sniff timeout (300 ms), before the headers timeout (500 ms): still only the stream.
+      await new Promise((r) => setTimeout(r, 400));
+      expect(StreamSocket.live).toBeLessThanOrEqual(live);
+      const ms = await Promise.race([ended, new Promise<number>((r) => setTimeout(() => r(-1), 3000))]);
+      expect(ms).toBeGreaterThanOrEqual(450);
+      expect(ms).toBeLessThan(1500);
+      const [res] = parseResponses(Buffer.concat(chunks));
+      expect(res!.status).toBe(408);
+      expect(res!.headers.get('connection')).toBe('close');
+      const lines = logs.slice(from).filter((l) => l.msg.startsWith('bad HTTP/1.1 request in tunnel'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.reason).toBe('ERR_HTTP_REQUEST_TIMEOUT');
+    } finally {
+      tunnel.destroy();
+    }
   });
 
   it('idle timeout: an idle inner keep-alive connection is closed', async () => {

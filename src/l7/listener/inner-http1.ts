@@ -74,6 +74,16 @@ export class InnerHttp1Server {
     this.#server.emit('connection', socket);
   }
 
+  /**
+   * A tunnel that sent no complete request line within the headers timeout (it never reached this
+   * server): answered and logged as the server answers a head that times out, 408.
+   */
+  timedOut(socket: Duplex, ctx: TunnelContext): void {
+    this.#ctx.set(socket, ctx);
+    socket.on('error', () => undefined);
+    this.#onClientError(Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+  }
+
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const ctx = this.#ctx.get(req.socket);
     if (ctx === undefined) {
@@ -121,7 +131,7 @@ export class InnerHttp1Server {
     res.once('close', () => set.delete(entry));
   }
 
-  #onClientError(err: Error & { code?: string }, socket: Socket): void {
+  #onClientError(err: Error & { code?: string }, socket: Duplex): void {
     // The parser stays in its error state: later bytes raise the same error again. Once is enough.
     if (this.#refused.has(socket)) return;
     this.#refused.add(socket);

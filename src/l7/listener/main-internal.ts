@@ -154,8 +154,17 @@ export class MainInternal {
       relayTcp(this.#tcpDeps, ctx, this.#socket(ctx, stream));
       return;
     }
-    sniffTunnel(stream, dest.mode === 'http', this.#opts.sniffTimeoutMs ?? DEFAULT_LIMITS.sniffTimeoutMs, this.#log, (result, prefix) => {
+    // On an HTTP port silence decides nothing: the tunnel waits for its first byte (holding no
+    // socket and no codec) up to the headers timeout, then gets the HTTP/1.1 codec's 408.
+    const httpPort = dest.mode === 'http';
+    const timeoutMs = httpPort ? (this.#opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs) : (this.#opts.sniffTimeoutMs ?? DEFAULT_LIMITS.sniffTimeoutMs);
+    sniffTunnel(stream, httpPort, timeoutMs, this.#log, (result, prefix) => {
       const socket = this.#socket(ctx, stream, prefix);
+      if (result === 'timeout') {
+        ctx.chain = chainName(dest, 'http');
+        this.#http1.timedOut(socket, ctx);
+        return;
+      }
       // On an HTTP port anything that is not h2c goes to the HTTP/1.1 codec, which answers 400.
       if (result === 'tcp' && dest.mode === 'sniff') {
         ctx.chain = chainName(dest, 'tcp');
