@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLIENT_IP, SVC_PORTS, VIP, WAYPOINT_IPS, WAYPOINT_PORTS } from './config.js';
-import { bulkTransfer, cpuSeconds, openIdleSessions, rssMb } from './measure.js';
+import { bulkTransfer, cpuSeconds, median, openIdleSessions, rssMb } from './measure.js';
 import { startMesh, tunnelsReady } from './mesh.js';
 import { BULK, tunnelSpecs, WAYPOINTS } from './modes.js';
 import { killAllNow, stopAll } from './processes.js';
@@ -22,11 +22,6 @@ function flag(name: string, fallback: number): number {
   const v = i < 0 ? undefined : Number(process.argv[i + 1]);
   return v === undefined || !Number.isFinite(v) ? fallback : v;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
-};
 
 async function main(): Promise<void> {
   const starts = flag('starts', 3);

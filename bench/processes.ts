@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const BACKENDS = fileURLToPath(new URL('./backends.js', import.meta.url));
 
 const children = new Set<Child>();
