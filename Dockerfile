@@ -8,14 +8,16 @@
 # NODE_IMAGE: the current Node LTS; the code has no version-specific behaviour (Node >= 20.10).
 ARG NODE_IMAGE=node:26-slim
 
-# Build: every dependency, TypeScript compiled to dist/.
+# Build: every dependency, TypeScript compiled to dist/ and the `waypoint` command bundled into
+# dist/bin/ (scripts/bundle.mjs: less memory at run time than the module files).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
-RUN npx tsc -p tsconfig.json
+RUN npx tsc -p tsconfig.json && node scripts/bundle.mjs
 
 # Production dependencies only.
 FROM ${NODE_IMAGE} AS deps
@@ -23,12 +25,14 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# Runtime: node, the compiled code, the CA proto and production dependencies; nothing writable.
+# Runtime: node, the bundled command (it imports the lazily loaded dependencies it leaves out,
+# gRPC, the Kubernetes client, undici, jose, from node_modules), the CA proto and production
+# dependencies; nothing writable.
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist/bin ./dist/bin
 COPY package.json ./
 COPY proto ./proto
 COPY examples ./examples
@@ -36,5 +40,5 @@ COPY examples ./examples
 USER 1337:1337
 # HBONE, metrics (/stats/prometheus), readiness (/healthz/ready); admin stays on loopback (15000).
 EXPOSE 15008 15020 15021
-ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+ENTRYPOINT ["node", "/app/dist/bin/waypoint.js"]
 CMD ["proxy", "waypoint"]

@@ -117,6 +117,12 @@ export function foreignCpu(): () => number {
   };
 }
 
+/** The median of `xs` (the mean of the two middle values for an even count); NaN when empty. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : ((s[(s.length - 1) >> 1] ?? NaN) + (s[s.length >> 1] ?? NaN)) / 2;
+}
+
 /** Resident memory (VmRSS) of the process tree rooted at `pid`, in MB (2^20 bytes). */
 export function rssMb(pid: number): number {
   let kb = 0;

@@ -5,9 +5,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+/**
+ * The `waypoint` command as the package's bin runs it (the bundle, scripts/bundle.mjs);
+ * BENCH_CLI=dist/src/cli.js runs the module files instead, for CPU profiles per source module.
+ */
+export const CLI = process.env.BENCH_CLI !== undefined && process.env.BENCH_CLI !== '' ? resolve(process.env.BENCH_CLI) : fileURLToPath(new URL('../bin/waypoint.js', import.meta.url));
 const BACKENDS = fileURLToPath(new URL('./backends.js', import.meta.url));
 
 const children = new Set<Child>();

@@ -2,10 +2,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPackageFile } from '../config/files.js';
 import { spiffeId } from '../hbone/spiffe.js';
 
-/** The bundled example mesh (examples/demo-mesh.yaml), resolved from the installed package. */
-export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../examples/demo-mesh.yaml', import.meta.url));
+/** The example mesh shipped in the package (examples/demo-mesh.yaml), found above this module. */
+export const EXAMPLE_CONFIG = findPackageFile(join('examples', 'demo-mesh.yaml'), import.meta.url) ?? fileURLToPath(new URL('../../../examples/demo-mesh.yaml', import.meta.url));
 
 /** Loopback layout of the example mesh. */
 export const EXAMPLE = {

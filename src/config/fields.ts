@@ -2,7 +2,7 @@
  * Field-level zod schemas shared by the resource schemas, each with an operator-facing message,
  * plus the error map and path formatting that turn zod issues into `spec.ports[1].port: ...`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalIp } from './address.js';
 
 /** Short rendering of a rejected value for messages: `70000`, `"Foo"`, `a list`. */

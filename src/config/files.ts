@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ConfigProblem } from './types.js';
 
 /** Extensions read when walking a directory (an explicitly named file is read whatever its name). */
@@ -95,4 +97,24 @@ export function errorText(err: unknown): string {
     return err.message;
   }
   return String(err);
+}
+
+// Files shipped in the package beside `dist/` (`examples/`, `proto/`, `deploy/`) are found by
+// walking up from the module that asks. That works wherever the module runs from: `src/`
+// (tests), the tsc output `dist/src/...`, and the bundled `waypoint` command in `dist/bin/`
+// (scripts/bundle.mjs), where a fixed `../../..` would point elsewhere.
+
+/**
+ * `relative` (e.g. `examples/demo-mesh.yaml`) in the nearest directory above the module at
+ * `moduleUrl` (its `import.meta.url`) that holds it, or undefined when none does.
+ */
+export function findPackageFile(relative: string, moduleUrl: string): string | undefined {
+  let dir = path.dirname(fileURLToPath(moduleUrl));
+  for (;;) {
+    const candidate = path.join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
 }

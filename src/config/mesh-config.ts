@@ -4,7 +4,7 @@
  * Other fields are accepted and ignored, as a waypoint built by istiod ignores what it does not use.
  */
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Istio's default ext_authz timeout (`EnvoyExternalAuthorizationHttpProvider.timeout`). */
 export const DEFAULT_EXT_AUTHZ_TIMEOUT_MS = 600_000;

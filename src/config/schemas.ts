@@ -3,7 +3,7 @@
  * described; every object is loose, so `kubectl get -o yaml` output (status, managedFields, ...)
  * loads as it is.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalIp } from './address.js';
 import {
   annotationMap,

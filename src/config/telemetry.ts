@@ -3,7 +3,7 @@
  * and what it applies to (`targetRefs`, `selector`). Metrics and tracing sections are accepted and
  * ignored. Compiled into the snapshot's access-log setting by `src/snapshot/access-logging.ts`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatFieldPath, friendlyIssueMessage, labelMap } from './fields.js';
 import type { FieldIssue } from './schemas.js';
 

@@ -5,7 +5,7 @@
  * such as `principal:` or `notPath:`) is an error, as `kubectl apply` with server-side field
  * validation reports it, rather than a silently wider or narrower policy.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatFieldPath, friendlyIssueMessage, showValue } from '../config/fields.js';
 import { checkPathTemplate, parseCidr, parsePortValue } from './values.js';
 

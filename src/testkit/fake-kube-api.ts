@@ -14,8 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { access } from 'node:fs/promises';
+import { findPackageFile } from '../config/files.js';
 import { apiVersionOf, CONFIG_MAP_KIND, WATCHED_KINDS, type WatchedKind } from '../config/kube/kinds.js';
 import { parseRbac, rbacAllows, type RbacPolicy, type RbacRequestScope } from './fake-kube-rbac.js';
 
@@ -407,17 +406,9 @@ function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** `deploy/rbac.yaml` of this package, from `src/testkit` or `dist/src/testkit`. */
+/** `deploy/rbac.yaml` of this package, from `src/testkit`, `dist/src/testkit` or the bundle in `dist/bin`. */
 async function defaultRbacFile(): Promise<string> {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, 'deploy', 'rbac.yaml');
-    const found = await access(candidate).then(
-      () => true,
-      () => false,
-    );
-    if (found) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error('fake API: deploy/rbac.yaml not found above src/testkit; pass rbacYaml');
+  const found = findPackageFile(path.join('deploy', 'rbac.yaml'), import.meta.url);
+  if (found === undefined) throw new Error('fake API: deploy/rbac.yaml not found above src/testkit; pass rbacYaml');
+  return found;
 }

@@ -96,7 +96,7 @@ describe('stopping the demo', () => {
     const scratch = await mkdtemp(join(tmpdir(), 'waypoint-npm-start-'));
     try {
       const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { name: string; type: string; scripts: { start: string } };
-      expect(pkg.scripts.start).toMatch(/^npm run --silent build && exec node dist\/src\/cli\.js demo$/);
+      expect(pkg.scripts.start).toMatch(/^npm run --silent build && exec node dist\/bin\/waypoint\.js demo$/);
       await writeFile(join(scratch, 'package.json'), JSON.stringify({ name: 'waypoint-start-check', private: true, type: pkg.type, scripts: { build: 'true', start: pkg.scripts.start } }));
       await symlink(join(REPO, 'dist'), join(scratch, 'dist'));
       let out = '';

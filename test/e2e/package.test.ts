@@ -34,6 +34,7 @@ interface PackResult {
 }
 interface PackageJson {
   name: string;
+  bin?: Record<string, string>;
   dependencies?: Record<string, string>;
 }
 
@@ -69,10 +70,11 @@ let packed: PackResult;
 
 beforeAll(async () => {
   // `npm test` builds just before vitest; a standalone run of this file builds when dist is stale.
-  const entry = join(ROOT, 'dist/src/index.js');
-  if (!existsSync(entry) || statSync(entry).mtimeMs < newestMtime(join(ROOT, 'src'))) {
+  const stale = (file: string): boolean => !existsSync(join(ROOT, file)) || statSync(join(ROOT, file)).mtimeMs < newestMtime(join(ROOT, 'src'));
+  if (stale('dist/src/index.js')) {
     await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, timeout: 90_000 });
   }
+  if (stale('dist/bin/waypoint.js')) await run(process.execPath, [join(ROOT, 'scripts/bundle.mjs')], { cwd: ROOT, timeout: 90_000 });
   work = await mkdtemp(join(tmpdir(), 'waypoint-package-'));
   const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: ROOT, env: childEnv(), timeout: 30_000 });
   const results = JSON.parse(stdout) as PackResult[];
@@ -100,11 +102,13 @@ afterAll(async () => {
 });
 
 describe('the packed tarball', () => {
-  it('ships the built library, its types, the CLI and the example mesh, and no tests or benchmarks', () => {
+  it('ships the built library, its types, the CLI, the bundled `waypoint` bin and the example mesh, and no tests or benchmarks', () => {
     const paths = packed.files.map((f) => f.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli.js', 'examples/demo-mesh.yaml']),
+      expect.arrayContaining(['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli.js', 'dist/bin/waypoint.js', 'examples/demo-mesh.yaml']),
     );
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageJson;
+    expect(manifest.bin).toEqual({ waypoint: 'dist/bin/waypoint.js' });
     expect(paths.filter((p) => /^(dist\/)?(test|bench)\//.test(p) || p.startsWith('src/'))).toEqual([]);
   });
 
@@ -155,11 +159,14 @@ describe('the packed tarball', () => {
     await expect(run(process.execPath, [tsc, ...args], { cwd: scratch, env: childEnv(), timeout: 45_000 })).resolves.toBeDefined();
   }, 60_000);
 
-  it('runs the installed CLI against the shipped example mesh', async () => {
-    const cli = join(scratch, 'node_modules/ts-waypoint/dist/src/cli.js');
-    const example = join(scratch, 'node_modules/ts-waypoint/examples/demo-mesh.yaml');
-    await expect(
-      run(process.execPath, [cli, 'validate', '--config', example, '--namespace', 'demo', '--name', 'waypoint'], { cwd: scratch, env: childEnv(), timeout: 30_000 }),
-    ).resolves.toBeDefined();
+  it('runs the installed CLI, its module files and its bundled bin, against the shipped example mesh', async () => {
+    const installed = join(scratch, 'node_modules/ts-waypoint');
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as PackageJson;
+    const example = join(installed, 'examples/demo-mesh.yaml');
+    for (const cli of [join(installed, 'dist/src/cli.js'), join(installed, manifest.bin?.waypoint ?? 'no bin')]) {
+      await expect(
+        run(process.execPath, [cli, 'validate', '--config', example, '--namespace', 'demo', '--name', 'waypoint'], { cwd: scratch, env: childEnv(), timeout: 30_000 }),
+      ).resolves.toBeDefined();
+    }
   }, 60_000);
 });

@@ -8,7 +8,7 @@
  * they are copied and pruned with `npm prune --omit=dev --offline`, so nothing is fetched.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, cp, mkdir, mkdtemp, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +121,9 @@ describe('the production install, as the container runs it', () => {
 
   it("starts with istiod's template args and env, read-only as uid 1337 without /tmp, becomes ready and carries traffic", async () => {
     const pod = join(dir, 'pod');
-    child = spawn(process.execPath, [join(app, 'dist', 'src', 'cli.js'), ...TEMPLATE_ARGS], {
+    // The package's bin, as the Dockerfile's ENTRYPOINT runs it (the bundle in dist/bin).
+    const bin = (JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { bin: { waypoint: string } }).bin.waypoint;
+    child = spawn(process.execPath, [join(app, bin), ...TEMPLATE_ARGS], {
       cwd: '/',
       ...(AS_ROOT ? { uid: UID, gid: UID } : {}),
       stdio: ['ignore', 'pipe', 'pipe'],

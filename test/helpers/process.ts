@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-/** The built CLI (npm test builds before running vitest). */
-export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+/** The built `waypoint` command as the package's bin runs it: the bundle (npm test builds before running vitest). */
+export const CLI = fileURLToPath(new URL('../../dist/bin/waypoint.js', import.meta.url));
 
 export interface RunResult {
   code: number | null;

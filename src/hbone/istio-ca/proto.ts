@@ -1,11 +1,11 @@
 /**
  * The Istio certificate service definition, loaded from `proto/istio/v1/auth/ca.proto` (shipped
  * in the package beside `dist/`). The file is found by walking up from this module, which works
- * from `src/` (tests) and from `dist/src/` (the installed package).
+ * from `src/` (tests), `dist/src/` and the bundled command in `dist/bin/` (the installed package).
  */
-import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPackageFile } from '../../config/files.js';
 import type { ServiceClientConstructor, ServiceDefinition } from '@grpc/grpc-js';
 
 export const CA_PROTO = join('proto', 'istio', 'v1', 'auth', 'ca.proto');
@@ -21,19 +21,9 @@ export interface IstioCertificateResponse {
 }
 
 export async function caProtoPath(): Promise<string> {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const candidate = join(dir, CA_PROTO);
-    try {
-      await access(candidate);
-      return candidate;
-    } catch {
-      const up = dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-  }
-  throw new Error(`cannot find ${CA_PROTO} above ${dirname(fileURLToPath(import.meta.url))}`);
+  const found = findPackageFile(CA_PROTO, import.meta.url);
+  if (found === undefined) throw new Error(`cannot find ${CA_PROTO} above ${dirname(fileURLToPath(import.meta.url))}`);
+  return found;
 }
 
 interface LoadedService {

@@ -5,7 +5,7 @@
  * are loose, so `kubectl get -o yaml` output loads as it is. Checks that need other resources
  * (Services, regex compilation, rule-level combinations) live in `compile.ts`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { dnsLabel, portNumber, showValue } from '../../config/fields.js';
 import { metadataSchema, resourceSchema } from '../../config/schemas.js';
 

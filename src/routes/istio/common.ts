@@ -4,7 +4,7 @@
  * `../match.ts`, full match as Envoy's `safe_regex`), the order Istio
  * applies configuration in, and turning zod issues into `ConfigProblem`s.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalIp } from '../../config/address.js';
 import { formatFieldPath, friendlyIssueMessage, showValue } from '../../config/fields.js';
 import { CLUSTER_DOMAIN } from '../../config/services.js';

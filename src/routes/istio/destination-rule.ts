@@ -16,7 +16,7 @@
  * - Defaults (`cluster_traffic_policy.go`): LEAST_REQUEST when no simple/consistent-hash load
  *   balancer is set (Istio's `defaultLBAlgorithm`), no outlier detection, no connection limits.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { labelMap, portNumber } from '../../config/fields.js';
 import { resourceSchema } from '../../config/schemas.js';
 import { DEFAULT_TRAFFIC_POLICY } from '../default-route.js';

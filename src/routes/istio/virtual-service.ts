@@ -15,7 +15,7 @@
  * - An invalid VirtualService is reported (error) and skipped; it never affects the others.
  */
 import { RE2JS } from 're2js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPortKey } from '../../config/address.js';
 import { labelMap, portNumber } from '../../config/fields.js';
 import { resourceSchema } from '../../config/schemas.js';
