@@ -19,12 +19,6 @@ export function flag(name: string, fallback: number): number {
   return v === undefined || !Number.isFinite(v) ? fallback : v;
 }
 
-/** The median (the mean of the middle two for an even count; NaN for none). */
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
-};
-
 // ---------------------------------------------------------------------------------------------
 // /proc
 
