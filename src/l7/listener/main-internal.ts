@@ -151,17 +151,17 @@ export class MainInternal {
     };
     if (dest.mode === 'tcp') {
       ctx.chain = chainName(dest, 'tcp');
-      relayTcp(this.#tcpDeps, ctx, this.#socket(ctx, stream));
+      relayTcp(this.#tcpDeps, ctx, stream);
       return;
     }
     sniffTunnel(stream, dest.mode === 'http', this.#opts.sniffTimeoutMs ?? DEFAULT_LIMITS.sniffTimeoutMs, this.#log, (result, prefix) => {
-      const socket = this.#socket(ctx, stream, prefix);
       // On an HTTP port anything that is not h2c goes to the HTTP/1.1 codec, which answers 400.
       if (result === 'tcp' && dest.mode === 'sniff') {
         ctx.chain = chainName(dest, 'tcp');
-        relayTcp(this.#tcpDeps, ctx, socket);
+        relayTcp(this.#tcpDeps, ctx, stream, prefix);
         return;
       }
+      const socket = this.#socket(ctx, stream, prefix);
       ctx.chain = chainName(dest, 'http');
       if (result === 'h2c') this.#h2c.accept(socket, ctx);
       else this.#http1.accept(socket, ctx);
