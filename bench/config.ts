@@ -33,7 +33,7 @@ export const VIP = `${NET}.10.1`;
 export const goPodIp = (i: number): string => `${NET}.2.${i + 1}`;
 export const VIP_GO = `${NET}.10.2`;
 /** Stats endpoints of the Go peer's processes. */
-export const GO_STATS = { src: '127.200.0.2:15090', dst: '127.200.0.3:15090' } as const;
+export const GO_STATS = { src: `${NET}.0.2:15090`, dst: `${NET}.0.3:15090` } as const;
 
 /** Which peer stands on both ends of a mode: Node (`waypoint tunnel`, FakeZtunnel + EchoApp) or Go. */
 export type Peer = 'node' | 'go';

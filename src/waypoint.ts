@@ -15,6 +15,7 @@ import type { TlsSource } from './hbone/tls-source.js';
 import { MainInternal } from './l7/listener/main-internal.js';
 import { ClusterRegistry } from './l7/cluster/registry.js';
 import { UpstreamConnections } from './l7/upstream/connections.js';
+import { StreamRelay } from './l7/tcp/stream-relay.js';
 import type { AccessLog, AccessLogTarget } from './metrics/access-log.js';
 import { IstioMetrics } from './metrics/istio-metrics.js';
 import { AdminServers, type AdminServerOptions } from './admin/servers.js';
@@ -103,7 +104,7 @@ export interface WaypointStats {
   sessions: number;
   /** CONNECT streams open on connect_terminate. */
   streams: number;
-  /** Tunnel sockets (both legs) not yet destroyed. */
+  /** Tunnel sockets (both legs) not yet destroyed, and the ends of TCP relays not yet closed. */
   tunnels: number;
   /** Pooled upstream HBONE sessions (connect_originate). */
   upstreamSessions: number;
@@ -400,7 +401,7 @@ export class Waypoint {
       handles,
       sessions: this.hbone.sessionCount,
       streams: this.hbone.streamCount,
-      tunnels: StreamSocket.live,
+      tunnels: StreamSocket.live + StreamRelay.liveEnds,
       upstreamSessions: this.pool.sessionCount,
     };
   }

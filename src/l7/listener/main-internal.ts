@@ -151,7 +151,7 @@ export class MainInternal {
     };
     if (dest.mode === 'tcp') {
       ctx.chain = chainName(dest, 'tcp');
-      relayTcp(this.#tcpDeps, ctx, this.#socket(ctx, stream));
+      relayTcp(this.#tcpDeps, ctx, stream);
       return;
     }
     // On an HTTP port silence decides nothing: the tunnel waits for its first byte (holding no
@@ -159,18 +159,18 @@ export class MainInternal {
     const httpPort = dest.mode === 'http';
     const timeoutMs = httpPort ? (this.#opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs) : (this.#opts.sniffTimeoutMs ?? DEFAULT_LIMITS.sniffTimeoutMs);
     sniffTunnel(stream, httpPort, timeoutMs, this.#log, (result, prefix) => {
-      const socket = this.#socket(ctx, stream, prefix);
       if (result === 'timeout') {
         ctx.chain = chainName(dest, 'http');
-        this.#http1.timedOut(socket, ctx);
+        this.#http1.timedOut(this.#socket(ctx, stream, prefix), ctx);
         return;
       }
       // On an HTTP port anything that is not h2c goes to the HTTP/1.1 codec, which answers 400.
       if (result === 'tcp' && dest.mode === 'sniff') {
         ctx.chain = chainName(dest, 'tcp');
-        relayTcp(this.#tcpDeps, ctx, socket);
+        relayTcp(this.#tcpDeps, ctx, stream, prefix);
         return;
       }
+      const socket = this.#socket(ctx, stream, prefix);
       ctx.chain = chainName(dest, 'http');
       if (result === 'h2c') this.#h2c.accept(socket, ctx);
       else this.#http1.accept(socket, ctx);

@@ -1,7 +1,6 @@
-import type { Duplex } from 'node:stream';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
 import { formatAuthority } from '../../hbone/authority.js';
-import { StreamSocket } from '../../hbone/stream-socket.js';
 import type { AccessLog, AccessRecord } from '../../metrics/access-log.js';
 import { TcpReporter, type IstioMetrics } from '../../metrics/istio-metrics.js';
 import type { Endpoint } from '../../config/types.js';
@@ -16,6 +15,7 @@ import { upstreamEndpoint } from '../upstream/endpoint.js';
 import { recordRecheckClose, type OpenConnection, type OpenConnections } from '../open-connections.js';
 import { recheckTunnel } from '../recheck.js';
 import type { UpstreamTlsPolicy } from '../../routes/types.js';
+import { resetEnd, StreamRelay, type RelayEnd } from './stream-relay.js';
 
 export interface TcpRelayDeps {
   snapshot: () => ConfigSnapshot;
@@ -32,10 +32,12 @@ export interface TcpRelayDeps {
 }
 
 /**
- * Opaque TCP: one upstream tunnel per downstream tunnel, bytes relayed as they are, half-close
- * carried both ways (END_STREAM), backpressure through the streams' flow control.
+ * Opaque TCP: one upstream tunnel per downstream tunnel, bytes relayed as they are from one
+ * HTTP/2 stream (or socket) to the other by a `StreamRelay`, with nothing between them; half-close
+ * carried both ways (END_STREAM), resets passed on, backpressure per direction. `prefix` holds
+ * bytes already read from `down` while its protocol was sniffed; they go upstream first.
  */
-export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: StreamSocket): void {
+export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: ServerHttp2Stream, prefix?: Buffer): void {
   const started = Date.now();
   const rec = tunnelRecord(tunnel, 'tcp', 'tcp', started);
   let connected = false;
@@ -44,6 +46,11 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     rec.response_flags = withResponseFlag(rec.response_flags, f);
     rec.details ??= details;
   };
+  // Bytes from and to the downstream: the sniffed prefix now, the rest as the relay passes them.
+  const early = prefix?.length ?? 0;
+  let relay: StreamRelay | undefined;
+  const bytesReceived = (): number => (relay === undefined ? early : relay.countsA.read);
+  const bytesSent = (): number => relay?.countsA.written ?? 0;
   // eslint-disable-next-line prefer-const -- the metrics labels closure reads it before the endpoint is chosen
   let endpoint: Endpoint | undefined;
   const dest = tunnel.destination;
@@ -58,18 +65,22 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
             destinationService: dest.kind === 'service' ? dest.binding.service : undefined,
             responseFlags: rec.response_flags,
           }),
-          bytesReceived: () => down.bytesRead,
-          bytesSent: () => down.bytesWritten,
+          bytesReceived,
+          bytesSent,
         });
+  // Nothing is read until the upstream is there: the stream's window holds the peer back meanwhile.
+  down.pause();
   down.on('error', (err) => flag('DC', err.message));
-  down.once('close', () => {
+  const downClosed = (): void => {
     if (!connected) flag('DC', 'downstream closed before the upstream connected');
     reporter?.close();
     rec.duration_ms = Date.now() - started;
-    rec.bytes_received = down.bytesRead;
-    rec.bytes_sent = down.bytesWritten;
+    rec.bytes_received = bytesReceived();
+    rec.bytes_sent = bytesSent();
     deps.accessLog.write(rec);
-  });
+  };
+  if (down.destroyed) process.nextTick(downClosed);
+  else down.once('close', downClosed);
 
   // Network RBAC: L4 attributes only; a denied tunnel closes before any byte goes upstream.
   const snap = deps.snapshot();
@@ -80,16 +91,16 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
     rec.policy = verdict.policy;
     rec.response_code_details = denialDetails(verdict);
     rec.details = verdict.reason;
-    down.destroy();
+    resetEnd(down);
     return;
   }
-  if (deps.openConnections !== undefined) track(deps.openConnections, tunnel, deps.ignoredOnTcp, down, rec, () => (connected = true));
+  if (deps.openConnections !== undefined) track(deps.openConnections, tunnel, deps.ignoredOnTcp, down, () => relay, rec, () => (connected = true));
 
   const choice = chooseEndpoint(deps, tunnel.destination);
   rec.upstream_cluster = choice.cluster;
   if (choice.endpoint === undefined) {
     flag('UH', 'no ready endpoint');
-    down.destroy();
+    resetEnd(down);
     return;
   }
   const ep = choice.endpoint;
@@ -98,33 +109,24 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
   rec.upstream_host = formatAuthority(ep.ip, ep.port);
   const upstream = upstreamEndpoint(ep, choice.tls);
   const direct = upstream.direct;
-  const opening: Promise<Duplex> =
-    direct !== undefined
-      ? deps.upstreams.direct({ ...upstream, direct })
-      : deps.upstreams.tunnel(upstream).then((stream) => {
-          const s = stream.session?.socket;
-          return new StreamSocket(stream, { remoteAddress: ep.ip, remotePort: ep.port, localAddress: s?.localAddress ?? '', localPort: s?.localPort ?? 0 });
-        });
+  const opening: Promise<RelayEnd> = direct !== undefined ? deps.upstreams.direct({ ...upstream, direct }) : deps.upstreams.tunnel(upstream);
   opening.then(
     (up) => {
       connected = true;
       deps.clusters.report(choice.cluster, epKey, 'success');
-      if (down.destroyed) {
-        up.destroy();
+      if (down.destroyed || down.closed) {
+        resetEnd(up);
         return;
       }
-      up.on('error', (err) => flag('UR', err.message));
-      down.pipe(up);
-      up.pipe(down);
-      closeTogether(up, down);
-      closeTogether(down, up);
+      up.on('error', (err: Error) => flag('UR', err.message));
+      relay = new StreamRelay(down, up, { prefix });
     },
     (err: Error) => {
       deps.logger.debug({ err: err.message, upstream: rec.upstream_host }, 'upstream connect failed');
       flag('UF', err.message);
       deps.clusters.report(choice.cluster, epKey, 'connect-failure');
       connected = true;
-      down.destroy();
+      resetEnd(down);
     },
   );
 }
@@ -133,14 +135,24 @@ export function relayTcp(deps: TcpRelayDeps, tunnel: TunnelContext, down: Stream
  * Keeps an admitted tunnel in `open` until it closes. Closed by the re-check, its access record
  * names the policy (as a denial at admission does) and says why in `details`.
  */
-function track(open: OpenConnections, tunnel: TunnelContext, ignoredOnTcp: (provider: string) => boolean, down: StreamSocket, rec: AccessRecord, settled: () => void): void {
+function track(
+  open: OpenConnections,
+  tunnel: TunnelContext,
+  ignoredOnTcp: (provider: string) => boolean,
+  down: ServerHttp2Stream,
+  relay: () => StreamRelay | undefined,
+  rec: AccessRecord,
+  settled: () => void,
+): void {
   const entry: OpenConnection = {
     tunnel,
     recheck: (snap) => recheckTunnel(snap, tunnel, ignoredOnTcp),
     close: (denial) => {
       settled();
       recordRecheckClose(rec, denial);
-      down.destroy();
+      const r = relay();
+      if (r !== undefined) r.reset();
+      else resetEnd(down);
     },
   };
   open.add(entry);
@@ -157,21 +169,4 @@ function chooseEndpoint(deps: TcpRelayDeps, dest: Destination): { cluster: strin
   const b = dest.binding;
   const policy = deps.snapshot().destinations?.forCluster(b.service.hostname, b.port.port).policy ?? DEFAULT_TRAFFIC_POLICY;
   return { cluster, endpoint: deps.clusters.pick(cluster, b.endpoints, policy, undefined, {}), tls: policy.tls };
-}
-
-/**
- * When `a` closes: if it failed, tear `b` down; if it ended cleanly, `b`'s write side was ended
- * by the pipe, and `b` is closed once that output has flushed (its peer can send nowhere now).
- */
-function closeTogether(a: Duplex, b: Duplex): void {
-  a.once('close', () => {
-    if (b.destroyed) return;
-    if (!a.readableEnded) {
-      b.destroy();
-      return;
-    }
-    if (b.readableEnded) return;
-    if (b.writableFinished) b.destroy();
-    else b.once('finish', () => b.destroy());
-  });
 }
